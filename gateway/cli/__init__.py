@@ -1,0 +1,1 @@
+"""The ``anchorline`` command."""

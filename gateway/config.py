@@ -1,0 +1,192 @@
+"""Settings: one frozen, typed object built once from a file and the environment.
+
+Nothing else in the project reads the environment. Precedence, lowest first:
+defaults, the TOML file (``$ANCHORLINE_CONFIG`` or ``<home>/anchorline.toml``),
+then environment variables ``ANCHORLINE_<SECTION>_<FIELD>`` (for example
+``ANCHORLINE_GATEWAY_PORT=8443``). Two well-known variables are honoured as
+well: ``ANCHORLINE_HOME`` (the state folder) and ``FABRIC_HOME`` (a Fabric
+install in the release layout).
+
+Each section is its own dataclass; the package that uses a section owns it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway.errors import ConfigError
+
+LedgerKind = Literal["auto", "fabric", "embedded"]
+
+
+def default_home() -> Path:
+    """State lives outside the clone so a fresh checkout never carries ledgers or keys."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "anchorline"
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSettings:
+    """The native Fabric network (owned by ``network/``)."""
+
+    # Every node port is derived from this base; see network/topology.py.
+    base_port: int = 7100
+    channel: str = "anchorline"
+    # Orderer BatchTimeout in milliseconds: short, so an anchor commits fast.
+    batch_timeout_ms: int = 100
+    # Raft tick in milliseconds: 100 ms elects a new leader in about a second.
+    raft_tick_ms: int = 100
+    chaincode_name: str = "anchorline"
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerSettings:
+    """Which ledger the gateway and the CLI talk to."""
+
+    kind: LedgerKind = "auto"
+    # Client identity used by the gateway for anchoring (an MSP folder).
+    msp_dir: str = ""
+    endorse_timeout_s: float = 15.0
+    submit_timeout_s: float = 15.0
+    commit_timeout_s: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewaySettings:
+    """The aiohttp + Socket.IO server."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # The domain a login challenge is bound to.
+    domain: str = "anchorline.local"
+    database_url: str = ""
+    redis_url: str = ""
+    session_ttl_s: int = 900
+    challenge_ttl_s: int = 60
+    max_payload_bytes: int = 16384
+
+
+@dataclasses.dataclass(frozen=True)
+class AnchoringSettings:
+    """Batching and anchoring (the trust path)."""
+
+    batch_max_events: int = 1000
+    batch_max_ms: int = 200
+    backlog_limit_events: int = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    home: Path
+    fabric_home: Path | None
+    network: NetworkSettings = dataclasses.field(default_factory=NetworkSettings)
+    ledger: LedgerSettings = dataclasses.field(default_factory=LedgerSettings)
+    gateway: GatewaySettings = dataclasses.field(default_factory=GatewaySettings)
+    anchoring: AnchoringSettings = dataclasses.field(default_factory=AnchoringSettings)
+
+    @property
+    def network_dir(self) -> Path:
+        """Where the native network keeps crypto, ledgers, logs and pid files."""
+        return self.home / "network"
+
+    @property
+    def embedded_dir(self) -> Path:
+        """Where the embedded ledger keeps its blocks, state and CA."""
+        return self.home / "embedded"
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "network": NetworkSettings,
+    "ledger": LedgerSettings,
+    "gateway": GatewaySettings,
+    "anchoring": AnchoringSettings,
+}
+
+
+def _convert(raw: Any, target: Any, where: str) -> Any:
+    origin = typing.get_origin(target)
+    if origin is Literal:
+        if raw not in typing.get_args(target):
+            choices = ", ".join(map(str, typing.get_args(target)))
+            raise ConfigError(f"{where}: {raw!r} is not one of {choices}")
+        return raw
+    if origin in (typing.Union, types.UnionType):
+        # Only `X | None` is used in settings.
+        inner = next(a for a in typing.get_args(target) if a is not type(None))
+        return None if raw in ("", None) else _convert(raw, inner, where)
+    try:
+        if target is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if target in (int, float, str):
+            return target(raw)
+        if target is Path:
+            return Path(raw).expanduser()
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {raw!r} is not a valid {target.__name__}") from None
+    raise ConfigError(f"{where}: unsupported setting type {target!r}")
+
+
+def _build_section(
+    cls: type[Any], name: str, table: Mapping[str, Any], env: Mapping[str, str]
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    for field in dataclasses.fields(cls):
+        env_key = f"ANCHORLINE_{name.upper()}_{field.name.upper()}"
+        if env_key in env:
+            values[field.name] = _convert(env[env_key], hints[field.name], env_key)
+        elif field.name in table:
+            values[field.name] = _convert(
+                table[field.name], hints[field.name], f"[{name}].{field.name}"
+            )
+    return cls(**values)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``env`` (default: the process environment) and the file."""
+    env = os.environ if env is None else env
+    home = (
+        Path(env["ANCHORLINE_HOME"]).expanduser() if env.get("ANCHORLINE_HOME") else default_home()
+    )
+    config_file = Path(env.get("ANCHORLINE_CONFIG", str(home / "anchorline.toml")))
+    data: dict[str, Any] = {}
+    if config_file.is_file():
+        try:
+            data = tomllib.loads(config_file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
+    elif "ANCHORLINE_CONFIG" in env:
+        raise ConfigError(f"ANCHORLINE_CONFIG points at {config_file}, which does not exist")
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"{config_file}: unknown section(s) {', '.join(sorted(unknown))}")
+    fabric_home = env.get("FABRIC_HOME") or None
+    sections = {
+        name: _build_section(cls, name, data.get(name, {}), env) for name, cls in _SECTIONS.items()
+    }
+    return Settings(
+        home=home,
+        fabric_home=Path(fabric_home).expanduser() if fabric_home else None,
+        **sections,
+    )
