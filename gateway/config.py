@@ -57,6 +57,13 @@ class LedgerSettings:
     endorse_timeout_s: float = 15.0
     submit_timeout_s: float = 15.0
     commit_timeout_s: float = 30.0
+    # Embedded ledger: its orgs (comma-separated), and a block closes at this many
+    # transactions or after this many milliseconds, whichever comes first.
+    embedded_orgs: str = "Org1,Org2,Org3"
+    embedded_batch_max_tx: int = 100
+    embedded_batch_timeout_ms: int = 20
+    # The contracts the embedded ledger deploys under network.chaincode_name.
+    embedded_contracts: str = "chaincode.anchorline:CONTRACTS"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +79,36 @@ class GatewaySettings:
     session_ttl_s: int = 900
     challenge_ttl_s: int = 60
     max_payload_bytes: int = 16384
+    # MSP folders (or CA certificate files) whose CAs the gateway trusts, separated
+    # by the OS path separator; empty means the network's and embedded CA's MSPs.
+    trust_msp_dirs: str = ""
+    # HMAC key for session tokens (hex); empty means a random key per process, so
+    # sessions do not survive a restart.
+    token_secret: str = ""
+    refresh_ttl_s: int = 86400
+    # Login attempts allowed per minute, per certificate and per client address.
+    rate_limit_identity_per_min: int = 30
+    rate_limit_address_per_min: int = 120
+    # Channel rules "pattern=role[@msp],...;pattern=...": first matching pattern wins.
+    authz_rules: str = "*=member,admin,auditor"
+    # Roles that may emit events (the others may only read).
+    authz_emit_roles: str = "member,admin"
+    authz_cache_ttl_s: float = 30.0
+    # Group commit: at most this many events per transaction.
+    commit_max_batch: int = 1024
+    # Events waiting for a commit beyond which new ones are refused (AL1607).
+    commit_queue_limit: int = 50000
+    # SQLite synchronous pragma: FULL makes each commit durable on power loss.
+    sqlite_synchronous: str = "FULL"
+    # A client whose unsent output exceeds this is disconnected (slow consumer).
+    client_buffer_limit_bytes: int = 8 * 1024 * 1024
+    catchup_page: int = 1000
+    # Run Alembic migrations to head when the gateway starts.
+    migrate_on_start: bool = True
+    use_uvloop: bool = True
+    # Engine.IO heartbeat; a long-polling request is held at most their sum.
+    ping_interval_s: int = 25
+    ping_timeout_s: int = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +118,21 @@ class AnchoringSettings:
     batch_max_events: int = 1000
     batch_max_ms: int = 200
     backlog_limit_events: int = 1_000_000
+    # Run batching and anchoring in the gateway process (off: the fast path only).
+    enabled: bool = True
+    # The org of the gateway's anchoring identity (its MSP folder is ledger.msp_dir; on
+    # the embedded ledger an empty msp_dir means an identity issued by the built-in CA).
+    gateway_org: str = "Org1"
+    # The org whose peer reads an anchored root back before it counts as finalized;
+    # empty: the first org other than gateway_org.
+    reader_org: str = ""
+    # Network profile of the Fabric network (empty: <home>/network/profile.json).
+    profile: str = ""
+    # Retries of unavailable or timed-out ledger calls: exponential backoff with jitter.
+    retry_initial_ms: int = 100
+    retry_max_ms: int = 5000
+    # The C2SP checkpoint origin prefix; the channel name is appended ("<prefix>/<channel>").
+    checkpoint_origin: str = "anchorline.local"
 
 
 @dataclasses.dataclass(frozen=True)

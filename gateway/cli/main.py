@@ -19,6 +19,10 @@ from gateway.errors import AnchorlineError
 _COMMAND_MODULES = (
     "gateway.cli.doctor",
     "gateway.cli.network",
+    "gateway.cli.gateway",
+    "gateway.cli.demo",
+    "gateway.cli.verify",
+    "gateway.cli.audit",
 )
 
 Handler = Callable[[argparse.Namespace], int]
