@@ -1,0 +1,127 @@
+"""``anchorline doctor``: what was found, which versions, what is missing, on one screen.
+
+Exit code 0 when the native network can run here, 1 when it cannot (no Fabric
+install, or ports held by another program); the last lines say exactly what
+to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import sys
+
+from gateway.config import load_settings
+from network.errors import FabricNotFound
+from network.install import (
+    REQUIRED_BINARIES,
+    REQUIRED_CONFIG,
+    TESTED_FABRIC,
+    TESTED_FABRIC_CA,
+    binary_version,
+    find_fabric,
+)
+
+PACKAGES = (
+    "grpcio",
+    "hyperledger-fabric-protos",
+    "fabric-chaincode-python",
+    "cryptography",
+    "aiohttp",
+    "python-socketio",
+    "sqlalchemy",
+)
+
+HOW_TO_GET_FABRIC = (
+    "get Fabric 2.5 + Fabric CA 1.5 binaries in the release layout (bin/ and config/): "
+    "`curl -sSLO https://raw.githubusercontent.com/hyperledger/fabric/main/scripts/"
+    "install-fabric.sh && bash install-fabric.sh --fabric-version "
+    f"{TESTED_FABRIC} --ca-version {TESTED_FABRIC_CA} binary`, or build them from source; "
+    "then set FABRIC_HOME to that folder (or put its bin/ on PATH)"
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="check the Fabric install, versions and ports; say what is missing"
+    )
+    parser.set_defaults(handler=_doctor)
+
+
+def _line(label: str, value: str) -> None:
+    print(f"  {label:<22} {value}")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    problems: list[str] = []
+    notes: list[str] = []
+    print("Fabric")
+    install = None
+    try:
+        install = find_fabric(settings.fabric_home, os.environ.get("PATH", os.defpath))
+    except FabricNotFound as exc:
+        _line("install", "NOT FOUND")
+        problems.append(exc.message)
+        problems.append(HOW_TO_GET_FABRIC)
+    if install is not None:
+        _line("install", f"{install.root} (found via {install.source})")
+        for name in REQUIRED_BINARIES:
+            path = install.binary(name)
+            _line(name, f"{binary_version(path):<10} {path}")
+        for name in REQUIRED_CONFIG:
+            _line(name, str(install.config_dir / name))
+        notes.extend(install.warnings)
+    print("Python")
+    _line("python", f"{platform.python_version()} ({sys.executable})")
+    for package in PACKAGES:
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "MISSING"
+            problems.append(f"Python package {package} is missing: run `pip install -e .[dev]`")
+        _line(package, version)
+    print("Network")
+    _line("state folder", str(settings.network_dir))
+    _line("ledger", settings.ledger.kind)
+    from network.control import port_free
+    from network.layout import Layout
+    from network.processes import read_pid
+    from network.topology import build_topology
+
+    topology = build_topology(settings.network.base_port, settings.network.channel)
+    layout = Layout(settings.network_dir)
+    busy = []
+    ours = 0
+    ports = list(topology.all_ports())
+    for owner, port in ports:
+        if port_free(port):
+            continue
+        if read_pid(layout.pid_file(owner.split(" ")[0])) is not None:
+            ours += 1
+        else:
+            busy.append(f"{port} ({owner})")
+    span = f"{min(p for _, p in ports)}-{max(p for _, p in ports)}"
+    if busy:
+        _line("ports", f"{len(busy)} of {len(ports)} in {span} taken by other programs")
+        problems.append(
+            "ports in use by another program: "
+            + ", ".join(busy[:6])
+            + ("..." if len(busy) > 6 else "")
+            + "; free them or set ANCHORLINE_NETWORK_BASE_PORT"
+        )
+    else:
+        detail = f", {ours} held by the running network" if ours else ""
+        _line("ports", f"{span} free on 127.0.0.1{detail}")
+    for note in notes:
+        print(f"warning: {note}")
+    if problems:
+        print("Missing")
+        for problem in problems:
+            print(f"  - {problem}")
+        print("the native network cannot run here; the embedded ledger still works")
+        return 1
+    print("ok: the native network can run (`anchorline network up`)")
+    return 0

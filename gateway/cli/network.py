@@ -1,0 +1,241 @@
+"""``anchorline network``: run the native Fabric network and manage its identities.
+
+Subcommands: ``up``, ``down [--purge]``, ``status``, ``logs [node]``,
+``enroll --org --name --role``, ``revoke --org --name``,
+``deploy-chaincode <path> [--name]``. Every failure is one line on stderr
+(``error AL11xx: ...``) and a non-zero exit; ``up`` and ``deploy-chaincode``
+stop whatever they started before reporting a failure.
+
+``enroll`` and ``revoke`` go to Fabric CA when the ledger is Fabric, and to the
+embedded ledger's built-in CA when ``ledger.kind`` is ``embedded`` (or ``auto``
+with no Fabric install found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.config import Settings, load_settings
+from network.errors import EmbeddedCAUnavailable, FabricNotFound, NotRunning
+
+if TYPE_CHECKING:
+    from network.control import Network
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "network", help="run the native Fabric network (up, down, status, logs, enroll, ...)"
+    )
+    docker_help = "run the nodes with Docker Compose (network/docker/compose.yaml)"
+    parser.add_argument("--docker", action="store_true", help=docker_help)
+    sub = parser.add_subparsers(dest="network_command", metavar="ACTION", required=True)
+
+    up = sub.add_parser("up", help="start the network (no-op when it is running)")
+    # Also accepted after the action: `anchorline network up --docker`.
+    up.add_argument("--docker", action="store_true", default=argparse.SUPPRESS, help=docker_help)
+    up.set_defaults(handler=_up)
+
+    down = sub.add_parser("down", help="stop every process of the network")
+    down.add_argument("--purge", action="store_true", help="also delete ledgers and crypto")
+    down.set_defaults(handler=_down)
+
+    status = sub.add_parser("status", help="each node: pid, health, block height")
+    status.set_defaults(handler=_status)
+
+    logs = sub.add_parser("logs", help="list the log files, or show one process's log")
+    logs.add_argument("node", nargs="?", help="process name, e.g. peer0.org1 or orderer2")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="lines to show (default 50)")
+    logs.set_defaults(handler=_logs)
+
+    enroll = sub.add_parser("enroll", help="register and enrol a user with its org's CA")
+    enroll.add_argument("--org", required=True, help="Org1, Org2 or Org3")
+    enroll.add_argument("--name", required=True, help="enrolment id, e.g. alice")
+    enroll.add_argument("--role", required=True, choices=("member", "auditor", "admin"))
+    enroll.set_defaults(handler=_enroll)
+
+    revoke = sub.add_parser("revoke", help="revoke a user and publish the org's CRL")
+    revoke.add_argument("--org", required=True)
+    revoke.add_argument("--name", required=True)
+    revoke.add_argument(
+        "--crl-only",
+        dest="channel",
+        action="store_false",
+        help="only write the CRL file the gateway reads; by default the CRL also goes into "
+        "the org's MSP in the channel, so the peers refuse the identity too",
+    )
+    revoke.set_defaults(handler=_revoke)
+
+    deploy = sub.add_parser(
+        "deploy-chaincode", help="package, install, approve, commit and serve a Python chaincode"
+    )
+    deploy.add_argument("path", type=Path, help="chaincode package folder (defines CONTRACTS)")
+    deploy.add_argument("--name", help="chaincode name (default: the folder name)")
+    deploy.set_defaults(handler=_deploy)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def open_network(settings: Settings, progress: bool = False, docker: bool = False) -> Network:
+    """The network of ``settings``; FabricNotFound if there is no install.
+
+    With ``docker`` (or when the state folder was made by ``--docker``) the nodes and
+    tools run from the official images instead of a local install.
+    """
+    from network.control import Network
+    from network.install import find_fabric
+
+    path = os.environ.get("PATH", os.defpath)
+    say = _say if progress else None
+    if docker or (settings.network_dir / "docker-fabric").is_dir():
+        from network import docker_mode
+
+        binary = docker_mode.find_docker(path)
+        runner = docker_mode.ComposeNodes(binary, docker_mode.compose_env(settings, binary))
+        install = docker_mode.docker_install(settings, binary)
+        return Network(settings, install, env_path=path, progress=say, nodes_via=runner)
+    install = find_fabric(settings.fabric_home, path)
+    for warning in install.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return Network(settings, install, env_path=path, progress=say)
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    network = open_network(settings, progress=True, docker=args.docker)
+    _say(
+        f"network up: Fabric {network.install.fabric_version} from {network.install.root}, "
+        f"state in {network.layout.root}"
+    )
+    result = network.up()
+    if result.already_running:
+        _say("the network is already running: nothing to do (see `anchorline network status`)")
+        return 0
+    _say(
+        f"network ready in {result.seconds:.1f} s: channel {network.topology.channel}, "
+        f"{len(network.topology.orderers)} orderers, {len(network.topology.peers)} peers; "
+        f"profile {result.profile}"
+    )
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    network = open_network(settings)
+    stopped = network.down(purge=args.purge)
+    what = f"stopped {len(stopped)} process(es)" if stopped else "nothing was running"
+    _say(what + (f"; removed {network.layout.root}" if args.purge else ""))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    network = open_network(load_settings())
+    rows = network.status()
+    _say(f"{'process':<24} {'kind':<9} {'pid':>7}  {'health':<7} {'height':>6}")
+    for row in rows:
+        health = "-" if row.healthy is None else ("ok" if row.healthy else "FAIL")
+        height = "-" if row.height is None else str(row.height)
+        pid = str(row.pid) if row.pid else "down"
+        leader = "  (raft leader)" if row.leader else ""
+        _say(f"{row.name:<24} {row.kind:<9} {pid:>7}  {health:<7} {height:>6}{leader}")
+    running = sum(1 for r in rows if r.pid)
+    _say(f"{running}/{len(rows)} running; state in {network.layout.root}")
+    return 0 if running == len(rows) else 3
+
+
+def _logs(args: argparse.Namespace) -> int:
+    network = open_network(load_settings())
+    try:
+        if args.node is None:
+            for name in network.process_names():
+                path = network.layout.log_file(name)
+                size = f"{path.stat().st_size:>10,d} B" if path.exists() else "    (none)"
+                _say(f"{name:<28} {size}  {path}")
+            return 0
+        path = network.log_file(args.node)
+        if not path.exists():
+            raise NotRunning(f"{args.node} has no log yet ({path})")
+        with path.open(errors="replace") as handle:
+            for line in deque(handle, maxlen=max(args.lines, 1)):
+                sys.stdout.write(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `anchorline network logs peer0.org1 | head`: the reader left; not an error.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+    return 0
+
+
+def _embedded(settings: Settings) -> bool:
+    """True when enrol/revoke go to the embedded ledger's built-in CA."""
+    kind = settings.ledger.kind
+    if kind == "embedded":
+        return True
+    if kind == "fabric":
+        return False
+    from network.install import find_fabric
+
+    try:
+        find_fabric(settings.fabric_home, os.environ.get("PATH", os.defpath))
+    except FabricNotFound:
+        return True
+    return False
+
+
+def embedded_enroll(settings: Settings, org: str, name: str, role: str) -> Path:
+    """Enrol with the embedded ledger's built-in CA (gateway.identity.ca)."""
+    try:
+        from gateway.identity.ca import EmbeddedCA
+    except ImportError as exc:
+        raise EmbeddedCAUnavailable(f"the built-in CA is not available: {exc}") from None
+    return EmbeddedCA(settings.embedded_dir / "ca").enroll(org, name, role)
+
+
+def embedded_revoke(settings: Settings, org: str, name: str) -> Path:
+    """Revoke with the embedded ledger's built-in CA; returns the CRL path."""
+    try:
+        from gateway.identity.ca import EmbeddedCA
+    except ImportError as exc:
+        raise EmbeddedCAUnavailable(f"the built-in CA is not available: {exc}") from None
+    return EmbeddedCA(settings.embedded_dir / "ca").revoke(org, name)
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if _embedded(settings):
+        msp = embedded_enroll(settings, args.org, args.name, args.role)
+        _say(f"enrolled {args.name} ({args.role}) in {args.org} [embedded CA]: {msp}")
+        return 0
+    msp = open_network(settings).enroll(args.org, args.name, args.role)
+    _say(f"enrolled {args.name} ({args.role}) in {args.org}: {msp}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if _embedded(settings):
+        crl = embedded_revoke(settings, args.org, args.name)
+        _say(f"revoked {args.name} in {args.org} [embedded CA]; CRL: {crl}")
+        return 0
+    crl = open_network(settings).revoke(args.org, args.name, channel=args.channel)
+    where = " and in the channel configuration" if args.channel else ""
+    _say(f"revoked {args.name} in {args.org}; CRL: {crl}{where}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    network = open_network(load_settings())
+    started = time.monotonic()
+    result = network.deploy(args.path, args.name)
+    how = "already committed; servers checked" if result.warm else f"sequence {result.sequence}"
+    _say(
+        f"chaincode {result.name} ready in {time.monotonic() - started:.1f} s ({how}); "
+        f"package id {result.package_id}"
+    )
+    return 0

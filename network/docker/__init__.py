@@ -1,0 +1,1 @@
+"""The Compose file of the network (``compose.yaml``) and the code that writes it."""

@@ -1,0 +1,45 @@
+"""Network control checks that need no running network."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_settings
+from network.control import Network
+from network.errors import NetworkError, NotRunning
+from network.install import find_fabric
+from tests.unit.network.test_net_install import make_release
+
+
+def _network(tmp_path: Path, base_port: int) -> Network:
+    settings = load_settings({"ANCHORLINE_HOME": str(tmp_path / "home")})
+    settings = dataclasses.replace(
+        settings, network=dataclasses.replace(settings.network, base_port=base_port)
+    )
+    install = find_fabric(make_release(tmp_path / "fabric"), None)
+    return Network(settings, install)
+
+
+def test_restart_with_other_ports_is_refused(tmp_path: Path) -> None:
+    network = _network(tmp_path, 9300)
+    network.layout.root.mkdir(parents=True)
+    state = {"identities": True, "shape": {"base_port": 7100, "channel": "anchorline"}}
+    network.layout.state_file.write_text(json.dumps(state))
+    with pytest.raises(NetworkError, match="down --purge"):
+        network.up()
+    assert network.running() == {}
+
+
+def test_commands_needing_a_network_say_so(tmp_path: Path) -> None:
+    network = _network(tmp_path, 9300)
+    with pytest.raises(NotRunning, match="network up"):
+        network.enroll("Org1", "alice", "member")
+    with pytest.raises(NotRunning, match="network up"):
+        network.deploy(Path(__file__).resolve().parents[2] / "chaincode" / "testcc")
+    with pytest.raises(NotRunning):
+        network.profile()
+    assert network.down() == []
