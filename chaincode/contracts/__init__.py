@@ -1,0 +1,1 @@
+"""Anchorline's contracts: ``anchor``, ``settlement`` and ``access`` (see each module)."""
