@@ -1,0 +1,323 @@
+"""The call machinery under Gateway, Network and Contract.
+
+:class:`Client` holds the identity, the optional signer, the transports
+(with failover) and the default deadlines, and runs each Gateway call:
+per-call deadline, failover to another peer when one is down, retry of
+Endorse on ``FAILED_PRECONDITION`` (a restarted peer whose gossip has not
+found the other organisations yet) with backoff within the deadline,
+CommitStatus under a deadline with resubmission of the same signed
+transaction when it looks lost (not merely slow: resubmitting under load
+would only add load), and translation of every :class:`RpcError` into a typed
+:mod:`gateway.ledger.errors` error carrying the transaction id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fabric_protos.gateway import gateway_pb2
+
+from gateway.identity.msp import Identity
+from gateway.identity.signing import Signer
+from gateway.ledger.endpoints import Failover
+from gateway.ledger.errors import (
+    CommitStatusError,
+    EndorseError,
+    EvaluateError,
+    EventStreamError,
+    LedgerError,
+    LedgerPermissionDenied,
+    LedgerTimeout,
+    LedgerUnavailable,
+    SignatureRequired,
+    SubmitError,
+    chaincode_error,
+)
+from gateway.ledger.transport import GatewayTransport, RpcError, StatusCode
+
+T = TypeVar("T")
+
+_STAGE_ERRORS: dict[str, type[LedgerError]] = {
+    "evaluate": EvaluateError,
+    "endorse": EndorseError,
+    "submit": SubmitError,
+    "commit status": CommitStatusError,
+    "chaincode events": EventStreamError,
+}
+
+# What a broken connection looks like (a reset stream), as opposed to a peer's answer.
+_TRANSPORT_FAILURES = frozenset(
+    {StatusCode.CANCELLED.name, StatusCode.UNKNOWN.name, StatusCode.INTERNAL.name}
+)
+
+# Orderer statuses that say "try again later" rather than "this transaction is wrong".
+_TRANSIENT_ORDERER = ("SERVICE_UNAVAILABLE", "no orderer nodes available")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """Default deadlines in seconds, per stage."""
+
+    evaluate: float = 5.0
+    endorse: float = 15.0
+    submit: float = 15.0
+    commit_status: float = 30.0
+    # One CommitStatus attempt; when it expires a transaction that seems lost is resubmitted.
+    commit_attempt: float = 2.0
+    # A transaction is taken as lost once one submitted this much later has committed.
+    overtaken_after: float = 1.0
+
+
+def map_rpc_error(error: RpcError, stage: str, transaction_id: str = "") -> LedgerError:
+    """The typed error for a failed call at ``stage`` (evaluate, endorse, submit, …)."""
+    where = f" (peer {error.endpoint})" if error.endpoint else ""
+    tx = f" of transaction {transaction_id}" if transaction_id else ""
+    kwargs: dict[str, Any] = {
+        "transaction_id": transaction_id,
+        "status": error.status.name,
+        "peer_details": error.details,
+        "stage": stage,
+    }
+    if error.status == StatusCode.DEADLINE_EXCEEDED:
+        return LedgerTimeout(
+            f"{stage}{tx} did not finish in time{where}: {error.message}; "
+            "retry, or raise the deadline",
+            **kwargs,
+        )
+    if error.status == StatusCode.UNAVAILABLE:
+        return LedgerUnavailable(
+            f"{stage}{tx}: no peer could be reached{where}: {error.message}; "
+            "check that the network is up (anchorline network status)",
+            **kwargs,
+        )
+    if error.status == StatusCode.PERMISSION_DENIED:
+        return LedgerPermissionDenied(
+            f"{stage}{tx} refused for this identity{where}: {error.message}",
+            **kwargs,
+        )
+    message = error.message
+    for text in (*(d.message for d in error.details), error.message):
+        found = chaincode_error(text)
+        if found is not None:
+            message = f"chaincode error: {found[1]}"
+            break
+    else:
+        if error.details:
+            message += "; " + "; ".join(
+                f"{d.msp_id or '?'} {d.address}: {d.message}" for d in error.details
+            )
+    return _STAGE_ERRORS[stage](f"{stage}{tx} failed{where}: {message}", **kwargs)
+
+
+class Client:
+    """Identity, signer, transports and deadlines; one per Gateway."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        transports: Failover,
+        *,
+        signer: Signer | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.identity = identity
+        self.creator = identity.serialize()
+        self.signer = signer
+        self.failover = transports
+        self.timeouts = timeouts or Timeouts()
+        # How often the client had to ride something out: for logs and benchmarks.
+        self.counters: collections.Counter[str] = collections.Counter()
+        # Loop time of the last commit status received, and per peer the newest
+        # submission time among the transactions it gave a status for (_probably_lost).
+        self._last_commit_seen = float("-inf")
+        self._newest_committed_submit: dict[str, float] = {}
+
+    def sign_digest(self, digest: bytes, *, what: str, transaction_id: str = "") -> bytes:
+        """Sign with the client's signer; :class:`SignatureRequired` when it has none."""
+        if self.signer is None:
+            raise SignatureRequired(
+                f"the {what} must be signed: this client has no signer, so sign its digest() "
+                "elsewhere and attach the signature with with_signature()",
+                transaction_id=transaction_id,
+                stage=what,
+            )
+        return self.signer.sign(digest)
+
+    @staticmethod
+    def _remaining(deadline: float) -> float:
+        return deadline - asyncio.get_running_loop().time()
+
+    def _deadline(self, timeout: float | None, default: float) -> float:
+        return asyncio.get_running_loop().time() + (default if timeout is None else timeout)
+
+    async def _once(
+        self,
+        stage: str,
+        transaction_id: str,
+        deadline: float,
+        operation: Callable[[GatewayTransport, float], Awaitable[T]],
+    ) -> T:
+        remaining = self._remaining(deadline)
+        if remaining <= 0:
+            raise LedgerTimeout(
+                f"{stage} of transaction {transaction_id} ran out of time before it could start",
+                transaction_id=transaction_id,
+                status=StatusCode.DEADLINE_EXCEEDED.name,
+                stage=stage,
+            )
+        try:
+            return await self.failover.call(lambda t: operation(t, self._remaining(deadline)))
+        except RpcError as exc:
+            raise map_rpc_error(exc, stage, transaction_id) from None
+
+    async def evaluate(
+        self, request: gateway_pb2.EvaluateRequest, *, timeout: float | None = None
+    ) -> gateway_pb2.EvaluateResponse:
+        deadline = self._deadline(timeout, self.timeouts.evaluate)
+        return await self._once(
+            "evaluate",
+            request.transaction_id,
+            deadline,
+            lambda t, left: t.evaluate(request, timeout=left),
+        )
+
+    async def endorse(
+        self, request: gateway_pb2.EndorseRequest, *, timeout: float | None = None
+    ) -> gateway_pb2.EndorseResponse:
+        deadline = self._deadline(timeout, self.timeouts.endorse)
+        delay = 0.1
+        while True:
+            try:
+                return await self._once(
+                    "endorse",
+                    request.transaction_id,
+                    deadline,
+                    lambda t, left: t.endorse(request, timeout=left),
+                )
+            except EndorseError as exc:
+                # A restarted peer refuses endorsements until gossip has found the
+                # other orgs (1-4 s here): worth waiting for while the deadline allows.
+                if exc.status != StatusCode.FAILED_PRECONDITION.name:
+                    raise
+                if self._remaining(deadline) <= delay:
+                    raise
+            self.counters["endorse_retry"] += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def submit(
+        self,
+        request: gateway_pb2.SubmitRequest,
+        *,
+        timeout: float | None = None,
+    ) -> gateway_pb2.SubmitResponse:
+        """Send a signed transaction for ordering, waiting out a Raft election."""
+        deadline = self._deadline(timeout, self.timeouts.submit)
+        delay = 0.1
+        while True:
+            try:
+                return await self._once(
+                    "submit",
+                    request.transaction_id,
+                    deadline,
+                    lambda t, left: t.submit(request, timeout=left),
+                )
+            except (SubmitError, LedgerUnavailable) as exc:
+                # No Raft leader yet (an election in progress) is worth waiting out.
+                if not _transient_submit_failure(exc) or self._remaining(deadline) <= delay:
+                    raise
+            self.counters["submit_retry"] += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def note_submitted(self) -> float:
+        """The time a transaction was accepted for ordering (for :meth:`commit_status`)."""
+        return asyncio.get_running_loop().time()
+
+    def _probably_lost(self, submitted_at: float, peer: str) -> bool:
+        # Resubmitting a transaction that is merely queued adds load exactly when the
+        # network is slowest. It is probably lost when this same peer has already
+        # committed a transaction submitted well after it (the ordering service is
+        # first-in first-out, give or take; another peer may simply be behind), or when
+        # nothing at all has committed since it was submitted, for a whole attempt (the
+        # ordering service stalled: a Raft leader died).
+        newest = self._newest_committed_submit.get(peer, float("-inf"))
+        if newest > submitted_at + self.timeouts.overtaken_after:
+            return True
+        now = asyncio.get_running_loop().time()
+        quiet_since = max(self._last_commit_seen, submitted_at)
+        return now - quiet_since >= self.timeouts.commit_attempt
+
+    async def commit_status(
+        self,
+        request: gateway_pb2.SignedCommitStatusRequest,
+        *,
+        transaction_id: str,
+        resubmit: gateway_pb2.SubmitRequest | None,
+        submitted_at: float | None = None,
+        timeout: float | None = None,
+    ) -> gateway_pb2.CommitStatusResponse:
+        """The commit status; ``resubmit`` is sent again when the transaction seems lost.
+
+        Each attempt has its own deadline (``Timeouts.commit_attempt``). When one
+        expires and the transaction looks lost (see ``_probably_lost``) the same
+        signed transaction is submitted again; it can only commit once.
+        """
+        deadline = self._deadline(timeout, self.timeouts.commit_status)
+        submitted_at = self.note_submitted() if submitted_at is None else submitted_at
+        asked = ""
+
+        async def ask(transport: GatewayTransport, left: float) -> gateway_pb2.CommitStatusResponse:
+            nonlocal asked
+            asked = transport.endpoint
+            return await transport.commit_status(request, timeout=left)
+
+        while True:
+            attempt_end = min(deadline, self._deadline(None, self.timeouts.commit_attempt))
+            try:
+                response = await self._once("commit status", transaction_id, attempt_end, ask)
+            except CommitStatusError as exc:
+                # Asking again is harmless; a stream reset by the connection is not an answer.
+                if exc.status not in _TRANSPORT_FAILURES or self._remaining(deadline) <= 0.05:
+                    raise
+                self.counters["commit_status_retry"] += 1
+                await asyncio.sleep(min(0.1, max(self._remaining(deadline), 0)))
+                continue
+            except (LedgerTimeout, LedgerUnavailable) as exc:
+                if self._remaining(deadline) <= 0.05:
+                    raise LedgerTimeout(
+                        f"no commit status for transaction {transaction_id} before the "
+                        "deadline; it may still commit: ask again later with its id",
+                        transaction_id=transaction_id,
+                        status=exc.status,
+                        stage="commit status",
+                    ) from None
+                if isinstance(exc, LedgerUnavailable):
+                    await asyncio.sleep(min(0.2, max(self._remaining(deadline), 0)))
+            else:
+                self._last_commit_seen = asyncio.get_running_loop().time()
+                newest = self._newest_committed_submit.get(asked, float("-inf"))
+                self._newest_committed_submit[asked] = max(newest, submitted_at)
+                return response
+            if resubmit is not None and self._probably_lost(submitted_at, asked):
+                self.counters["resubmit"] += 1
+                try:
+                    await self.submit(resubmit, timeout=max(self._remaining(deadline), 0.01))
+                except (SubmitError, LedgerUnavailable, LedgerTimeout) as exc:
+                    if not isinstance(exc, LedgerTimeout) and not _transient_submit_failure(exc):
+                        raise
+                submitted_at = self.note_submitted()
+
+    async def close(self) -> None:
+        await self.failover.close()
+
+
+def _transient_submit_failure(error: LedgerError) -> bool:
+    if isinstance(error, LedgerUnavailable):
+        return True
+    text = error.message + " ".join(d.message for d in error.peer_details)
+    return any(marker in text for marker in _TRANSIENT_ORDERER)

@@ -1,0 +1,228 @@
+"""Benchmark the Fabric Gateway client against the native network.
+
+Reports, from one asyncio process:
+- evaluate latency p50/p99 (sequential calls),
+- submit-to-commit latency p50/p99 (sequential: endorse → submit → commit status),
+- committed submits per second with N concurrent submits (and their latency).
+
+Uses the network described by ``--profile`` if given; otherwise brings up its
+own native network under ``--home`` (ports from ``--base-port``, orderer
+BatchTimeout ``--batch-timeout-ms``), deploys the test chaincode, and stops
+the network at the end unless ``--keep``.
+
+    .venv/bin/python scripts/bench/fabric_client.py
+    .venv/bin/python scripts/bench/fabric_client.py --profile <state>/network/profile.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import itertools
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from gateway.config import load_settings  # noqa: E402
+from gateway.ledger.connect import from_profile  # noqa: E402
+from gateway.ledger.gateway import Gateway  # noqa: E402
+from network.profile import NetworkProfile  # noqa: E402
+
+TESTCC = REPO / "tests" / "chaincode" / "testcc"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index] * 1000
+
+
+def _line(name: str, values: list[float]) -> str:
+    return (
+        f"{name:<28} n={len(values):<6} p50={_pct(values, 0.5):8.2f} ms  "
+        f"p99={_pct(values, 0.99):8.2f} ms  mean={statistics.fmean(values) * 1000:8.2f} ms"
+    )
+
+
+async def bench_evaluate(gw: Gateway, channel: str, n: int) -> list[float]:
+    contract = gw.network(channel).contract("testcc")
+    key = f"bench-{uuid.uuid4().hex[:8]}"
+    await contract.submit("Put", key, "x")
+    for _ in range(20):  # warm-up
+        await contract.evaluate("Get", key)
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await contract.evaluate("Get", key)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+Orgs = Callable[[int], list[str]]
+
+
+def no_orgs(_i: int) -> list[str]:
+    return []
+
+
+async def bench_submit_latency(
+    gw: Gateway, channel: str, n: int, orgs: Orgs = no_orgs
+) -> list[float]:
+    contract = gw.network(channel).contract("testcc")
+    prefix = uuid.uuid4().hex[:8]
+    for i in range(5):
+        await contract.submit("Put", f"warm-{prefix}-{i}", "x")
+    out = []
+    for i in range(n):
+        t = time.perf_counter()
+        await contract.submit("Put", f"lat-{prefix}-{i}", "x", endorsing_orgs=orgs(i))
+        out.append(time.perf_counter() - t)
+    return out
+
+
+async def bench_throughput(
+    gw: Gateway, channel: str, total: int, concurrency: int, orgs: Orgs = no_orgs
+) -> tuple[float, list[float], int]:
+    contract = gw.network(channel).contract("testcc")
+    prefix = uuid.uuid4().hex[:8]
+    queue = iter(range(total))
+    latencies: list[float] = []
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal failures
+        for i in queue:
+            t = time.perf_counter()
+            try:
+                await contract.submit(
+                    "Put", f"tp-{prefix}-{i}", "v", endorsing_orgs=orgs(i), timeout=60
+                )
+            except Exception as exc:  # counted and reported, the run goes on
+                failures += 1
+                if failures <= 3:
+                    print(f"  submit failed: {exc}", file=sys.stderr)
+                continue
+            latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    cpu_ms = (time.process_time() - cpu) * 1000 / max(len(latencies), 1)
+    print(
+        f"  client CPU {cpu_ms:.2f} ms per committed submit "
+        f"(one core would allow ≈ {1000 / cpu_ms:.0f}/s)"
+    )
+    return len(latencies) / elapsed, latencies, failures
+
+
+def bring_up(args: argparse.Namespace) -> tuple[NetworkProfile, object | None]:
+    from network.control import Network
+    from network.install import find_fabric
+
+    base = load_settings()
+    settings = dataclasses.replace(
+        base,
+        home=Path(args.home),
+        network=dataclasses.replace(
+            base.network, base_port=args.base_port, batch_timeout_ms=args.batch_timeout_ms
+        ),
+    )
+    install = find_fabric(settings.fabric_home, os.environ.get("PATH", os.defpath))
+    network = Network(settings, install, env_path=os.environ.get("PATH", os.defpath))
+    t = time.perf_counter()
+    result = network.up()
+    print(f"network up in {time.perf_counter() - t:.1f} s ({result})")
+    t = time.perf_counter()
+    network.deploy(TESTCC, "testcc")
+    print(f"testcc deployed in {time.perf_counter() - t:.1f} s")
+    return network.profile(), network
+
+
+async def run(args: argparse.Namespace, profile: NetworkProfile) -> None:
+    org = profile.org(args.org)
+    gw = from_profile(profile, org.admin_msp_dir, org=args.org, spread=args.spread)
+    try:
+        evals = await bench_evaluate(gw, profile.channel, args.evaluates)
+        print(_line("evaluate", evals))
+        orgs = no_orgs
+        if args.endorse == "pairs":
+            msp_ids = [o.msp_id for o in profile.orgs]
+            pairs = [list(pair) for pair in itertools.combinations(msp_ids, 2)]
+
+            def orgs(i: int) -> list[str]:
+                # Every pair of orgs in turn (a majority of three), named by us: each
+                # org's chaincode server endorses two transactions in three instead of
+                # all of them, and both endorsements run at once, not one after the other.
+                return pairs[i % len(pairs)]
+
+        lat = await bench_submit_latency(gw, profile.channel, args.submits, orgs)
+        print(_line("submit-to-commit (serial)", lat))
+        for concurrency in args.concurrency:
+            rate, lat_c, failed = await bench_throughput(
+                gw, profile.channel, args.total, concurrency, orgs
+            )
+            print(
+                f"throughput c={concurrency:<4} {rate:8.1f} committed/s "
+                f"({len(lat_c)} ok, {failed} failed)"
+            )
+            if lat_c:
+                print(_line(f"  submit-to-commit c={concurrency}", lat_c))
+        print(f"client counters: {dict(gw.client.counters)}")
+    finally:
+        await gw.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", type=Path, help="profile.json of a running network")
+    parser.add_argument("--home", default="/tmp/anchorline-bench-fabric")
+    parser.add_argument("--base-port", type=int, default=7800)
+    parser.add_argument("--batch-timeout-ms", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="leave the network running")
+    parser.add_argument("--org", default="Org1")
+    parser.add_argument(
+        "--endorse",
+        choices=("gateway", "pairs"),
+        default="gateway",
+        help="gateway: its discovery picks endorsers; pairs: every pair of orgs in turn",
+    )
+    parser.add_argument(
+        "--spread", action="store_true", help="share calls between all peers (default: own org's)"
+    )
+    parser.add_argument("--evaluates", type=int, default=1000)
+    parser.add_argument("--submits", type=int, default=200)
+    parser.add_argument("--total", type=int, default=3000, help="submits per throughput run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 128])
+    args = parser.parse_args()
+
+    network = None
+    if args.profile:
+        profile = NetworkProfile.load(args.profile)
+    else:
+        profile, network = bring_up(args)
+    print(
+        f"ledger: Fabric, channel {profile.channel}, client org {args.org}, "
+        f"{'calls spread over all peers' if args.spread else 'own org peer first'}, "
+        f"endorsers chosen by {args.endorse}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    try:
+        asyncio.run(run(args, profile))
+    finally:
+        if network is not None and not args.keep:
+            network.down(purge=True)  # type: ignore[attr-defined]
+            print("network stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
