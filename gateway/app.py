@@ -1,0 +1,180 @@
+"""The aiohttp application factory of the gateway.
+
+``create_app(settings)`` builds every long-lived object and wires them:
+store → pipeline → hub → Socket.IO adapter → routes. Database connections,
+the commit writer and the expiry loop are opened and closed in the app's
+``cleanup_ctx``; nothing lives in module globals.
+
+Seams for the other paths: ``context.hub`` is the
+:class:`~gateway.events.publisher.StatusPublisher` the trust path pushes
+status changes through; ``context.pipeline.add_listener`` hands it every
+committed event; ``context.statuses`` stores statuses;
+``context.authorizer.add_policy`` plugs on-chain grants in front of the
+configured rules and ``context.authorizer.invalidate`` applies a revocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.auth.authorizer import Authorizer, ConfigPolicy
+from gateway.auth.challenges import ChallengeService
+from gateway.auth.clock import Clock, now_ms
+from gateway.auth.ratelimit import RateLimiter
+from gateway.auth.sessions import IdentityVerifier, SessionService
+from gateway.auth.tokens import TokenSigner
+from gateway.config import Settings
+from gateway.errors import ConfigError
+from gateway.events.metrics import GatewayMetrics
+from gateway.events.pipeline import EventPipeline
+from gateway.identity.ca import EmbeddedCA
+from gateway.identity.certificates import TrustStore
+from gateway.store.auth import AuthRepository
+from gateway.store.engine import create_engine, migrate
+from gateway.store.events import EventRepository
+from gateway.store.trust import StatusRepository
+from gateway.stream import sio
+from gateway.stream.hub import Hub
+from gateway.web.errors import error_middleware
+from gateway.web.marketplace import install as install_marketplace
+from gateway.web.proofs import install as install_anchoring
+from gateway.web.routes import routes
+from gateway.web.state import CONTEXT, GatewayContext
+
+log = logging.getLogger(__name__)
+
+SOCKET_SERVER: web.AppKey[sio.GatewaySocketServer] = web.AppKey(
+    "anchorline_socket_server", sio.GatewaySocketServer
+)
+
+
+def database_url(settings: Settings) -> str:
+    """The configured URL, or the SQLite file under the state folder."""
+    return settings.gateway.database_url or f"sqlite:///{settings.home / 'gateway' / 'events.db'}"
+
+
+def trust_store_from_settings(settings: Settings) -> TrustStore:
+    """MSPs from ``gateway.trust_msp_dirs`` (``MSPID=folder`` entries), else the embedded CA's."""
+    spec = settings.gateway.trust_msp_dirs.strip()
+    if not spec:
+        return EmbeddedCA(settings.embedded_dir / "ca").trust_store()
+    dirs: dict[str, Path] = {}
+    for entry in filter(None, (e.strip() for e in spec.split(os.pathsep))):
+        msp_id, sep, folder = entry.partition("=")
+        if not sep or not msp_id or not folder:
+            raise ConfigError(
+                f"gateway.trust_msp_dirs: {entry!r} is not MSPID=folder "
+                f"(entries separated by {os.pathsep!r})"
+            )
+        dirs[msp_id] = Path(folder).expanduser()
+    return TrustStore.from_msp_dirs(dirs)
+
+
+def _token_secret(settings: Settings) -> bytes:
+    raw = settings.gateway.token_secret
+    if not raw:
+        return secrets.token_bytes(32)
+    try:
+        secret = bytes.fromhex(raw)
+    except ValueError:
+        raise ConfigError("gateway.token_secret must be hex (at least 32 hex digits)") from None
+    if len(secret) < 16:
+        raise ConfigError("gateway.token_secret must be at least 16 bytes (32 hex digits)")
+    return secret
+
+
+def create_app(
+    settings: Settings,
+    *,
+    verifier: IdentityVerifier | None = None,
+    ledger: str | None = None,
+    clock: Clock = now_ms,
+) -> web.Application:
+    """A ready-to-run gateway application.
+
+    ``verifier`` defaults to :func:`trust_store_from_settings`; ``ledger`` is
+    the name ``/healthz`` reports (default: ``settings.ledger.kind``).
+    """
+    gs = settings.gateway
+    engine = create_engine(database_url(settings), gs.sqlite_synchronous)
+    metrics = GatewayMetrics()
+    events = EventRepository(engine, gs.sqlite_synchronous)
+    auth = AuthRepository(engine)
+    sessions = SessionService(
+        repo=auth,
+        challenges=ChallengeService(auth, gs.domain, gs.challenge_ttl_s, clock),
+        verifier=verifier if verifier is not None else trust_store_from_settings(settings),
+        signer=TokenSigner(_token_secret(settings)),
+        session_ttl_s=gs.session_ttl_s,
+        refresh_ttl_s=gs.refresh_ttl_s,
+        per_identity=RateLimiter(gs.rate_limit_identity_per_min, "certificate", clock),
+        per_address=RateLimiter(gs.rate_limit_address_per_min, "address", clock),
+        clock=clock,
+    )
+    authorizer = Authorizer(
+        [ConfigPolicy(gs.authz_rules, gs.authz_emit_roles)], gs.authz_cache_ttl_s, clock
+    )
+    pipeline = EventPipeline(
+        events, max_batch=gs.commit_max_batch, queue_limit=gs.commit_queue_limit, metrics=metrics
+    )
+    hub = Hub(
+        settings=gs,
+        sessions=sessions,
+        authorizer=authorizer,
+        pipeline=pipeline,
+        events=events,
+        metrics=metrics,
+        clock=clock,
+    )
+    context = GatewayContext(
+        settings=settings,
+        ledger=ledger or settings.ledger.kind,
+        engine=engine,
+        events=events,
+        auth=auth,
+        statuses=StatusRepository(engine),
+        sessions=sessions,
+        authorizer=authorizer,
+        pipeline=pipeline,
+        hub=hub,
+        metrics=metrics,
+    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
+    app[CONTEXT] = context
+    server = sio.GatewaySocketServer(hub, gs)
+    app[SOCKET_SERVER] = server
+    sio.attach(app, server)
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_resources)
+    # The trust path (batching, anchoring, proofs) starts after _resources, stops before it.
+    install_anchoring(app)
+    install_marketplace(app)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CONTEXT]
+    if ctx.settings.gateway.migrate_on_start:
+        await migrate(ctx.engine)
+    await ctx.pipeline.start()
+    expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
+    log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)
+    try:
+        yield
+    finally:
+        expiry.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await expiry
+        await sio.shutdown(app[SOCKET_SERVER])
+        await ctx.hub.close()
+        await ctx.pipeline.stop()
+        await ctx.events.close()
+        await ctx.engine.dispose()

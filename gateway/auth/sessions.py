@@ -1,0 +1,255 @@
+"""Login, session tokens, refresh and revocation.
+
+``login`` checks, in order: rate limits, the challenge (domain, known,
+unused, unexpired, bound to this certificate), the certificate (chain to a
+trusted MSP CA, validity, digitalSignature key usage, CRL, role attribute),
+then the signature over the challenge. Each refusal is its own error type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.auth.challenges import ChallengeService
+from gateway.auth.clock import Clock, now_ms
+from gateway.auth.errors import (
+    BadSignature,
+    MissingRole,
+    SessionRevoked,
+    TokenExpired,
+    TokenInvalid,
+    UnsupportedKey,
+)
+from gateway.auth.principal import Principal
+from gateway.auth.ratelimit import RateLimiter
+from gateway.auth.tokens import TokenClaims, TokenSigner
+from gateway.events.signature import decode_signature, verify_ecdsa
+from gateway.identity.certificates import VerifiedIdentity, fingerprint, load_certificate
+from gateway.identity.errors import CertificateParseError
+from gateway.store.auth import AuthRepository, SessionRow
+
+
+class IdentityVerifier(Protocol):
+    """What login needs from a trust store (``gateway.identity.certificates.TrustStore``)."""
+
+    def verify(
+        self, cert: x509.Certificate, *, at: dt.datetime | None = None
+    ) -> VerifiedIdentity: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionTokens:
+    """What a successful login or refresh returns."""
+
+    session_id: str
+    token: str
+    expires_ms: int
+    refresh_token: str
+    refresh_expires_ms: int
+    fingerprint: str
+    msp_id: str
+    role: str
+
+
+def _load_cert(pem: object) -> x509.Certificate:
+    """Parse the presented certificate; the error says what to send, not parser internals."""
+    try:
+        return load_certificate(pem if isinstance(pem, str) else "")
+    except CertificateParseError:
+        raise CertificateParseError(
+            "certificate must be one X.509 certificate in PEM form (the MSP's signcerts file)"
+        ) from None
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class SessionService:
+    """Turns answered challenges into sessions and tokens into principals."""
+
+    def __init__(
+        self,
+        *,
+        repo: AuthRepository,
+        challenges: ChallengeService,
+        verifier: IdentityVerifier,
+        signer: TokenSigner,
+        session_ttl_s: int,
+        refresh_ttl_s: int,
+        per_identity: RateLimiter,
+        per_address: RateLimiter,
+        clock: Clock = now_ms,
+    ) -> None:
+        self._repo = repo
+        self._challenges = challenges
+        self._verifier = verifier
+        self._signer = signer
+        self._ttl_ms = session_ttl_s * 1000
+        self._refresh_ttl_ms = refresh_ttl_s * 1000
+        self._per_identity = per_identity
+        self._per_address = per_address
+        self._clock = clock
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._revoked: set[str] = set()
+        self._revocation_listeners: list[Callable[[str], None]] = []
+
+    # -- login ------------------------------------------------------------------------
+
+    async def challenge(self, certificate_pem: object, address: str) -> tuple[str, str, int]:
+        """Issue a challenge for the presented certificate: ``(nonce, message, expires_ms)``."""
+        self._per_address.hit(address)
+        cert = _load_cert(certificate_pem)
+        fp = fingerprint(cert)
+        self._per_identity.hit(fp)
+        issued = await self._challenges.issue(fp, address)
+        return issued.nonce, issued.message, issued.expires_ms
+
+    async def login(
+        self, certificate_pem: object, message: object, signature_b64: object, address: str
+    ) -> SessionTokens:
+        """Check the answered challenge and open a session."""
+        self._per_address.hit(address)
+        cert = _load_cert(certificate_pem)
+        fp = fingerprint(cert)
+        self._per_identity.hit(fp)
+        await self._challenges.redeem(message, fp)
+        now = self._clock()
+        identity = self._verifier.verify(cert, at=dt.datetime.fromtimestamp(now / 1000, dt.UTC))
+        key = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise UnsupportedKey("the certificate's key is not an elliptic-curve key")
+        if not identity.role:
+            raise MissingRole("the certificate has no anchorline.role attribute")
+        signature = decode_signature(signature_b64) if isinstance(signature_b64, str) else None
+        assert isinstance(message, str)
+        if signature is None or not verify_ecdsa(key, signature, message.encode("utf-8")):
+            raise BadSignature("the challenge signature does not verify against this certificate")
+        await self._repo.record_identity(
+            fingerprint=fp,
+            msp_id=identity.msp_id,
+            role=identity.role,
+            subject=identity.subject,
+            certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            not_after_ms=int(identity.not_after.timestamp() * 1000),
+            now_ms=now,
+        )
+        self._keys[fp] = key
+        session_id = secrets.token_urlsafe(18)
+        refresh_secret = secrets.token_urlsafe(32)
+        cert_end = int(identity.not_after.timestamp() * 1000)
+        row = SessionRow(
+            id=session_id,
+            fingerprint=fp,
+            msp_id=identity.msp_id,
+            role=identity.role,
+            expires_ms=min(now + self._ttl_ms, cert_end),
+            refresh_hash=_hash_secret(refresh_secret),
+            refresh_expires_ms=min(now + self._refresh_ttl_ms, cert_end),
+            revoked_ms=None,
+        )
+        await self._repo.create_session(row, address, now)
+        return self._tokens(row, refresh_secret, now)
+
+    def _tokens(self, row: SessionRow, refresh_secret: str, now: int) -> SessionTokens:
+        token = self._signer.issue(
+            TokenClaims(row.id, row.fingerprint, row.msp_id, row.role, now, row.expires_ms)
+        )
+        return SessionTokens(
+            session_id=row.id,
+            token=token,
+            expires_ms=row.expires_ms,
+            refresh_token=f"{row.id}.{refresh_secret}",
+            refresh_expires_ms=row.refresh_expires_ms,
+            fingerprint=row.fingerprint,
+            msp_id=row.msp_id,
+            role=row.role,
+        )
+
+    # -- refresh and revocation ---------------------------------------------------------
+
+    async def refresh(self, refresh_token: object, address: str) -> SessionTokens:
+        """A new access token and a new refresh token; the old refresh token stops working.
+
+        The certificate is checked again, so a revoked member cannot refresh.
+        """
+        self._per_address.hit(address)
+        if not isinstance(refresh_token, str) or "." not in refresh_token:
+            raise TokenInvalid("refresh token is malformed")
+        session_id, _, secret = refresh_token.partition(".")
+        row = await self._repo.get_session(session_id[:64])
+        if row is None or not hmac.compare_digest(row.refresh_hash, _hash_secret(secret)):
+            raise TokenInvalid("refresh token is not valid (unknown or already used)")
+        if row.revoked_ms is not None:
+            raise SessionRevoked("session was ended: log in again")
+        now = self._clock()
+        if now >= row.refresh_expires_ms:
+            raise TokenExpired("refresh token expired: log in again")
+        pem = await self._repo.certificate_of(row.fingerprint)
+        if pem is None:
+            raise TokenInvalid("refresh token is not valid (unknown identity)")
+        try:
+            self._verifier.verify(
+                load_certificate(pem), at=dt.datetime.fromtimestamp(now / 1000, dt.UTC)
+            )
+        except Exception:
+            await self.revoke(row.id)
+            raise
+        new_secret = secrets.token_urlsafe(32)
+        expires = min(now + self._ttl_ms, row.refresh_expires_ms)
+        if not await self._repo.rotate_refresh(
+            row.id, row.refresh_hash, _hash_secret(new_secret), expires
+        ):
+            raise TokenInvalid("refresh token is not valid (already used)")
+        fresh = dataclasses.replace(row, expires_ms=expires, refresh_hash=_hash_secret(new_secret))
+        return self._tokens(fresh, new_secret, now)
+
+    async def revoke(self, session_id: str) -> None:
+        """End a session now: its tokens stop working and listeners are told."""
+        self._revoked.add(session_id)
+        await self._repo.revoke_session(session_id, self._clock())
+        for listener in self._revocation_listeners:
+            listener(session_id)
+
+    async def purge_challenges(self) -> int:
+        """Forget challenges that expired over a minute ago; returns how many."""
+        return await self._repo.purge_challenges(self._clock() - 60_000)
+
+    def on_revocation(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(session_id)`` whenever a session is revoked here."""
+        self._revocation_listeners.append(listener)
+
+    # -- authentication ------------------------------------------------------------------
+
+    async def authenticate(self, token: object) -> Principal:
+        """The principal behind an access token; raises an :class:`AuthError` subclass."""
+        claims = self._signer.check(token, self._clock())
+        if claims.session_id in self._revoked:
+            raise SessionRevoked("session was ended: log in again")
+        key = self._keys.get(claims.fingerprint)
+        if key is None:
+            pem = await self._repo.certificate_of(claims.fingerprint)
+            if pem is None:
+                raise TokenInvalid("session token names an unknown identity")
+            loaded = load_certificate(pem).public_key()
+            if not isinstance(loaded, ec.EllipticCurvePublicKey):
+                raise UnsupportedKey("the certificate's key is not an elliptic-curve key")
+            key = self._keys[claims.fingerprint] = loaded
+        return Principal(
+            session_id=claims.session_id,
+            fingerprint=claims.fingerprint,
+            msp_id=claims.msp_id,
+            role=claims.role,
+            expires_ms=claims.expires_ms,
+            public_key=key,
+        )

@@ -1,0 +1,175 @@
+"""The group-commit writer: events are acknowledged only after their batch commits.
+
+Producers call :meth:`EventPipeline.submit` (synchronous, no task per event).
+One writer task takes everything queued, up to ``max_batch`` events, stores
+it in one transaction, then calls each event's ``on_done`` with its result
+(this is where acks are written) and afterwards the committed listeners
+(broadcast, the trust path's batcher). While a commit is in flight the next
+batch accumulates, so the commit rate adapts to the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from gateway.events.errors import Overloaded, StoreUnavailable
+from gateway.events.metrics import GatewayMetrics
+from gateway.events.model import StoredEvent
+from gateway.store.events import AppendResult, EventRepository, NewEvent
+
+log = logging.getLogger(__name__)
+
+DoneCallback = Callable[[AppendResult | StoreUnavailable], None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Committed:
+    """A newly stored event and the opaque origin its producer gave (e.g. a connection)."""
+
+    event: StoredEvent
+    origin: object
+
+
+CommittedListener = Callable[[Sequence[Committed]], None]
+
+
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    item: NewEvent
+    on_done: DoneCallback
+    origin: object
+
+
+class EventPipeline:
+    """Single writer of the event store for this process."""
+
+    def __init__(
+        self,
+        repo: EventRepository,
+        *,
+        max_batch: int,
+        queue_limit: int,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self._repo = repo
+        self._max_batch = max(1, max_batch)
+        self._queue_limit = queue_limit
+        self._metrics = metrics
+        self._queue: deque[_Entry] = deque()
+        self._wake = asyncio.Event()
+        self._listeners: list[CommittedListener] = []
+        self._admission: list[Callable[[NewEvent], None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._busy = False
+        self._idle = asyncio.Event()
+
+    @property
+    def depth(self) -> int:
+        """Events waiting for a commit."""
+        return len(self._queue)
+
+    def add_listener(self, listener: CommittedListener) -> None:
+        """Call ``listener`` with each committed batch's new events, after the acks."""
+        self._listeners.append(listener)
+
+    def add_admission_check(self, check: Callable[[NewEvent], None]) -> None:
+        """Call ``check(item)`` before queueing each event; it refuses one by raising an
+        :class:`~gateway.errors.AnchorlineError` (the trust path's backlog limit)."""
+        self._admission.append(check)
+
+    def submit(self, item: NewEvent, on_done: DoneCallback, origin: object = None) -> None:
+        """Queue ``item``; ``on_done`` is called once, after its commit or its failure.
+
+        Raises :class:`Overloaded` at once when the queue is at its limit.
+        """
+        if self._closing:
+            raise StoreUnavailable("the gateway is shutting down: retry on another gateway")
+        if len(self._queue) >= self._queue_limit:
+            raise Overloaded("the gateway is overloaded: retry after a short pause")
+        for check in self._admission:
+            check(item)
+        self._queue.append(_Entry(item, on_done, origin))
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-pipeline")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed (tests, shutdown)."""
+        while self._queue or self._busy:
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            count = min(len(self._queue), self._max_batch)
+            batch = [self._queue.popleft() for _ in range(count)]
+            self._metrics.commit_queue_depth = len(self._queue)
+            self._busy = True
+            try:
+                await self._commit(batch)
+            finally:
+                self._busy = False
+                self._idle.set()
+
+    async def _commit(self, batch: list[_Entry]) -> None:
+        started = time.perf_counter()
+        try:
+            results = await self._repo.append([e.item for e in batch])
+        except StoreUnavailable as exc:
+            self._metrics.commit_failures += 1
+            log.warning("commit of %d events failed: %s", len(batch), exc)
+            for entry in batch:
+                self._safe(entry.on_done, exc)
+            return
+        except Exception as exc:  # a bug must not kill the writer: fail the batch
+            self._metrics.commit_failures += 1
+            log.exception("commit of %d events failed unexpectedly", len(batch))
+            failure = StoreUnavailable(f"could not store events: {type(exc).__name__}")
+            for entry in batch:
+                self._safe(entry.on_done, failure)
+            return
+        self._metrics.commits += 1
+        self._metrics.commit_latency.observe(time.perf_counter() - started)
+        fresh: list[Committed] = []
+        for entry, result in zip(batch, results, strict=True):
+            if result.duplicate:
+                self._metrics.events_duplicate += 1
+            else:
+                fresh.append(Committed(result.stored, entry.origin))
+            self._safe(entry.on_done, result)
+        self._metrics.events_accepted += len(fresh)
+        if fresh:
+            for listener in self._listeners:
+                try:
+                    listener(fresh)
+                except Exception:
+                    log.exception("committed-events listener failed")
+
+    @staticmethod
+    def _safe(callback: DoneCallback, value: AppendResult | StoreUnavailable) -> None:
+        try:
+            callback(value)
+        except Exception:
+            log.exception("event completion callback failed")

@@ -1,0 +1,1 @@
+"""The gateway's database: SQLAlchemy 2 models, engine set-up and repositories."""

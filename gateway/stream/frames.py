@@ -1,0 +1,89 @@
+"""Socket.IO v5 / Engine.IO v4 packets, encoded once and framed for WebSocket.
+
+A broadcast is encoded to bytes once; :func:`ws_text_frame` wraps it in an
+unmasked WebSocket text frame (server to client frames are never masked,
+RFC 6455 §5.1), which is then written unchanged to every recipient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import Any
+
+import orjson
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """One final, unmasked, uncompressed WebSocket text frame holding ``payload``."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One Socket.IO packet in both forms a connection may need.
+
+    ``sio`` is the Socket.IO packet text (what Engine.IO's long-polling
+    transport carries); ``frame`` is the Engine.IO message (``"4" + sio``)
+    already framed for WebSocket.
+    """
+
+    sio: str
+    frame: bytes
+
+
+def _pack(sio: bytes) -> Outgoing:
+    return Outgoing(sio.decode("utf-8"), ws_text_frame(b"4" + sio))
+
+
+def event_packet(name: str, data: Any) -> Outgoing:
+    """``2["name",data]``: an event for the default namespace."""
+    return _pack(b"2" + orjson.dumps([name, data]))
+
+
+def event_packet_raw(name: str, data_json: bytes) -> Outgoing:
+    """Same as :func:`event_packet` for data already encoded as JSON."""
+    return _pack(b'2["' + name.encode("ascii") + b'",' + data_json + b"]")
+
+
+def ack_packet(ack_id: int, data: Any) -> Outgoing:
+    """``3<id>[data]``: the answer to a client's emit with acknowledgement."""
+    return _pack(b"3" + str(ack_id).encode("ascii") + orjson.dumps([data]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """A Socket.IO EVENT packet for the default namespace."""
+
+    name: str
+    args: list[Any]
+    ack_id: int | None
+
+
+def parse_event_packet(data: str) -> IncomingEvent | None:
+    """Parse ``2[<ack id>]["name", ...]`` (default namespace, text only).
+
+    Returns ``None`` for anything else (other packet types, namespaces,
+    malformed JSON): those go to python-socketio's own handling, which
+    refuses what it does not understand.
+    """
+    if len(data) < 3 or data[0] != "2" or data[1] == "/":
+        return None
+    i = 1
+    while i < len(data) and "0" <= data[i] <= "9":
+        i += 1
+    if i == len(data) or data[i] != "[" or i - 1 > 15:
+        return None
+    ack_id = int(data[1:i]) if i > 1 else None
+    try:
+        decoded = orjson.loads(data[i:])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(decoded, list) or not decoded or not isinstance(decoded[0], str):
+        return None
+    return IncomingEvent(decoded[0], decoded[1:], ack_id)

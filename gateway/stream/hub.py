@@ -1,0 +1,621 @@
+"""Connections, rooms and fan-out: the typed heart of the Socket.IO layer.
+
+This module does not import python-socketio: the adapter in
+:mod:`gateway.stream.sio` feeds it parsed packets and gives each connection a
+way to write. Fan-out encodes a packet once and writes the same bytes to
+every WebSocket in the room, synchronously, with no task per recipient.
+
+Client → server events (all answer through the Socket.IO acknowledgement):
+
+``event``   ``{id, channel, type, payload, client_ts, signature}`` →
+            ``{id, seq, status: "pending"}``, ``{id, seq, status: "duplicate"}``
+            or ``{id, error: {code, message}}``. Sent only after the commit.
+``join``    ``{channel, after?}`` → catch-up ``event`` packets with
+            ``seq > after`` in order, then ``{channel, joined: true, last_seq}``.
+``leave``   ``{channel}`` → ``{channel, left: true}``.
+``resume``  ``{channels: {name: last_seq}}`` → joins each (with catch-up) →
+            ``{channels: {name: {joined, last_seq} | {error}}}``.
+``refresh`` ``{token}`` → ``{expires_at}``: a fresh token of the same session
+            keeps the connection open past the old token's expiry.
+
+Server → client: ``event`` (a stored event, see ``StoredEvent.to_wire``),
+``status`` (``{channel, seqs, status, tx_id, block_number}``), ``kicked``
+(``{channel, code, message}``, access lost), ``session_expired``, ``error``
+(``{code, message, id?}`` for emits sent without acknowledgement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import orjson
+
+from gateway.auth.authorizer import Action, Authorizer
+from gateway.auth.clock import Clock, now_ms
+from gateway.auth.errors import AccessDenied
+from gateway.auth.principal import Principal
+from gateway.auth.sessions import SessionService
+from gateway.config import GatewaySettings
+from gateway.errors import AnchorlineError, InvalidInput
+from gateway.events.errors import (
+    BadEventSignature,
+    DuplicateConflict,
+    MalformedEvent,
+    NotJoined,
+    StoreUnavailable,
+)
+from gateway.events.metrics import GatewayMetrics
+from gateway.events.model import parse_event, valid_channel
+from gateway.events.pipeline import Committed, EventPipeline
+from gateway.events.publisher import StatusChange
+from gateway.events.signature import verify_ecdsa
+from gateway.store.events import AppendResult, EventRepository, NewEvent
+from gateway.stream.frames import (
+    IncomingEvent,
+    Outgoing,
+    ack_packet,
+    event_packet,
+    event_packet_raw,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_CHANNELS_PER_CONNECTION = 256
+_SLOW_EVENTS = frozenset(("join", "leave", "resume", "refresh"))
+
+
+def _error_body(exc: AnchorlineError) -> dict[str, str]:
+    return {"code": exc.code, "message": exc.message}
+
+
+class Connection:
+    """One connected client. ``write`` never blocks and never creates a task."""
+
+    __slots__ = (
+        "address",
+        "buffering",
+        "can_write",
+        "channels",
+        "closed",
+        "eio_sid",
+        "expires_ms",
+        "fallback",
+        "principal",
+        "sid",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        eio_sid: str,
+        sid: str,
+        principal: Principal,
+        address: str,
+        fallback: Callable[[Connection, Outgoing], int],
+    ) -> None:
+        self.eio_sid = eio_sid
+        self.sid = sid
+        self.principal = principal
+        self.address = address
+        self.expires_ms = principal.expires_ms
+        # Long-polling connections (and WebSockets not yet upgraded) go through
+        # Engine.IO's own queue; upgraded WebSockets get bytes written directly.
+        self.fallback = fallback
+        self.transport: asyncio.WriteTransport | None = None
+        self.channels: set[str] = set()
+        self.can_write: dict[str, bool] = {}
+        # Channel → live packets held back while that channel's catch-up is sent.
+        self.buffering: dict[str, list[tuple[int, Outgoing]]] | None = None
+        self.closed = False
+
+    def write(self, out: Outgoing) -> int:
+        """Send ``out``; returns the bytes now waiting in the socket's buffer."""
+        transport = self.transport
+        if transport is not None:
+            if transport.is_closing():
+                self.closed = True
+                return 0
+            transport.write(out.frame)
+            return transport.get_write_buffer_size()
+        return self.fallback(self, out)
+
+    def write_many(self, packets: Sequence[Outgoing], joined: bytes | None = None) -> int:
+        """Send ``packets`` in order with one socket write (``joined``: their frames, joined)."""
+        transport = self.transport
+        if transport is not None:
+            if transport.is_closing():
+                self.closed = True
+                return 0
+            transport.write(joined if joined is not None else b"".join(p.frame for p in packets))
+            return transport.get_write_buffer_size()
+        backlog = 0
+        for packet in packets:
+            backlog = self.fallback(self, packet)
+        return backlog
+
+
+class Hub:
+    """Owns connections and rooms; see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        sessions: SessionService,
+        authorizer: Authorizer,
+        pipeline: EventPipeline,
+        events: EventRepository,
+        metrics: GatewayMetrics,
+        clock: Clock = now_ms,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._authorizer = authorizer
+        self._pipeline = pipeline
+        self._events = events
+        self._metrics = metrics
+        self._clock = clock
+        self.connections: dict[str, Connection] = {}
+        self.rooms: dict[str, dict[str, Connection]] = {}
+        self._closer: Callable[[Connection, bool], Coroutine[Any, Any, None]] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._acks: dict[Connection, list[Outgoing]] = {}
+        pipeline.add_listener(self._broadcast_committed)
+        authorizer.on_invalidate(self._on_invalidate)
+        sessions.on_revocation(self._on_session_revoked)
+
+    # -- wiring from the adapter -----------------------------------------------------------
+
+    def set_closer(self, closer: Callable[[Connection, bool], Coroutine[Any, Any, None]]) -> None:
+        """How the hub disconnects a client: ``closer(conn, abort)`` (from the adapter)."""
+        self._closer = closer
+
+    async def connect(
+        self,
+        eio_sid: str,
+        sid: str,
+        auth: object,
+        address: str,
+        fallback: Callable[[Connection, Outgoing], int],
+    ) -> Connection:
+        """Authenticate a new connection from its Socket.IO auth payload ``{token}``.
+
+        Raises an :class:`AuthError` subclass; the adapter refuses the
+        connection with its code and message.
+        """
+        token = auth.get("token") if isinstance(auth, dict) else None
+        principal = await self._sessions.authenticate(token)
+        conn = Connection(eio_sid, sid, principal, address, fallback)
+        self.connections[eio_sid] = conn
+        self._metrics.connected_clients = len(self.connections)
+        return conn
+
+    def set_transport(self, eio_sid: str, transport: asyncio.WriteTransport) -> None:
+        """From now on write this connection's packets straight to ``transport``."""
+        conn = self.connections.get(eio_sid)
+        if conn is not None:
+            conn.transport = transport
+
+    def disconnected(self, eio_sid: str) -> None:
+        conn = self.connections.pop(eio_sid, None)
+        if conn is None:
+            return
+        conn.closed = True
+        for channel in conn.channels:
+            room = self.rooms.get(channel)
+            if room is not None:
+                room.pop(eio_sid, None)
+                if not room:
+                    del self.rooms[channel]
+        conn.channels.clear()
+        self._metrics.connected_clients = len(self.connections)
+
+    def dispatch(self, eio_sid: str, incoming: IncomingEvent, received: float) -> None:
+        """Handle one client event; the hot path (``event``) runs inline, no task."""
+        conn = self.connections.get(eio_sid)
+        if conn is None or conn.closed:
+            return
+        if incoming.name == "event":
+            self._on_emit(conn, incoming, received)
+        elif incoming.name in _SLOW_EVENTS:
+            self._spawn(self._slow(conn, incoming))
+        elif incoming.ack_id is not None:
+            self._reply(
+                conn,
+                incoming.ack_id,
+                {
+                    "error": _error_body(
+                        InvalidInput(
+                            f"unknown event {incoming.name[:40]!r}: use event, join, "
+                            "leave, resume or refresh"
+                        )
+                    )
+                },
+            )
+
+    # -- emit: the fast path ---------------------------------------------------------------
+
+    def _on_emit(self, conn: Connection, incoming: IncomingEvent, received: float) -> None:
+        raw = incoming.args[0] if len(incoming.args) == 1 else None
+        event_id = raw.get("id") if isinstance(raw, dict) else None
+        shown_id = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
+        try:
+            if raw is None:
+                raise MalformedEvent("emit exactly one event object")
+            event = parse_event(raw, self._settings.max_payload_bytes)
+            if event.channel not in conn.channels:
+                raise NotJoined(f"join channel {event.channel!r} before emitting to it")
+            if not conn.can_write.get(event.channel, False):
+                raise AccessDenied(
+                    f"role {conn.principal.role!r} may not emit to {event.channel!r}"
+                )
+            if not verify_ecdsa(conn.principal.public_key, event.signature, event.canonical):
+                raise BadEventSignature(
+                    "signature does not verify against your session's certificate"
+                )
+            item = NewEvent(event, conn.principal.fingerprint, conn.principal.msp_id, self._clock())
+            ack_id = incoming.ack_id
+
+            def done(result: AppendResult | StoreUnavailable) -> None:
+                self._emit_done(conn, ack_id, event.id, result, received)
+
+            self._pipeline.submit(item, done, origin=conn)
+        except AnchorlineError as exc:
+            self._metrics.reject(exc.code)
+            body: dict[str, Any] = {"id": shown_id, "error": _error_body(exc)}
+            if incoming.ack_id is not None:
+                self._reply(conn, incoming.ack_id, body)
+            else:
+                self._send(conn, event_packet("error", {**body["error"], "id": shown_id}))
+
+    def _emit_done(
+        self,
+        conn: Connection,
+        ack_id: int | None,
+        event_id: str,
+        result: AppendResult | StoreUnavailable,
+        received: float,
+    ) -> None:
+        if isinstance(result, StoreUnavailable):
+            body: dict[str, Any] = {"id": event_id, "error": _error_body(result)}
+        elif result.conflict:
+            body = {
+                "id": event_id,
+                "seq": result.stored.seq,
+                "status": "duplicate",
+                "error": _error_body(
+                    DuplicateConflict("this id was already used for a different event")
+                ),
+            }
+        else:
+            body = {
+                "id": event_id,
+                "seq": result.stored.seq,
+                "status": "duplicate" if result.duplicate else "pending",
+            }
+        if conn.closed:
+            return
+        if ack_id is not None:
+            packet = ack_packet(ack_id, body)
+        elif "error" in body:
+            packet = event_packet("error", {**body["error"], "id": event_id})
+        else:
+            return
+        # Acks of one commit leave together, one write per connection, before
+        # the commit's broadcast (see _flush_acks).
+        if not self._acks:
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+        self._acks.setdefault(conn, []).append(packet)
+        self._metrics.ack_latency.observe(time.perf_counter() - received)
+
+    def _flush_acks(self) -> None:
+        if not self._acks:
+            return
+        acks, self._acks = self._acks, {}
+        limit = self._settings.client_buffer_limit_bytes
+        for conn, packets in acks.items():
+            if not conn.closed and conn.write_many(packets) > limit:
+                self._metrics.slow_consumer_disconnects += 1
+                self._close(conn, abort=True)
+
+    def _broadcast_committed(self, committed: Sequence[Committed]) -> None:
+        """Pipeline listener: fan a commit's new events out, senders excluded.
+
+        Acks go first. Each event is encoded once; all of a commit's events
+        for one room leave in one write per recipient.
+        """
+        self._flush_acks()
+        by_channel: dict[str, list[tuple[int, Outgoing, object]]] = {}
+        for item in committed:
+            event = item.event
+            if event.channel not in self.rooms:
+                continue
+            packet = event_packet_raw("event", orjson.dumps(event.to_wire()))
+            by_channel.setdefault(event.channel, []).append((event.seq, packet, item.origin))
+        for channel, packets in by_channel.items():
+            self._fan_out(self.rooms[channel], packets, channel)
+
+    def _fan_out(
+        self,
+        room: dict[str, Connection],
+        packets: list[tuple[int, Outgoing, object]],
+        channel: str,
+    ) -> None:
+        """Write ``(seq, packet, origin)`` items to every member but each packet's origin."""
+        limit = self._settings.client_buffer_limit_bytes
+        origins = {id(origin) for _, _, origin in packets if origin is not None}
+        everything = [packet for _, packet, _ in packets]
+        joined = b"".join(p.frame for p in everything)
+        delivered = 0
+        slow: list[Connection] = []
+        for conn in room.values():
+            # The senders among the members get the others' events only.
+            mine = [(s, p) for s, p, o in packets if o is not conn] if id(conn) in origins else None
+            if conn.buffering is not None and channel in conn.buffering:
+                held = conn.buffering[channel]
+                held.extend(mine if mine is not None else ((s, p) for s, p, _ in packets))
+                continue
+            if mine is None:
+                backlog = conn.write_many(everything, joined)
+                delivered += len(everything)
+            elif mine:
+                backlog = conn.write_many([p for _, p in mine])
+                delivered += len(mine)
+            else:
+                continue
+            if backlog > limit:
+                slow.append(conn)
+        self._metrics.deliveries += delivered
+        for conn in slow:
+            self._metrics.slow_consumer_disconnects += 1
+            log.info("disconnecting slow consumer %s (%s)", conn.sid, conn.principal.fingerprint)
+            self._close(conn, abort=True)
+
+    def publish_status(self, change: StatusChange) -> None:
+        """Push a trust-path status change to the channel's subscribers."""
+        room = self.rooms.get(change.channel)
+        if not room:
+            return
+        packet = event_packet(
+            "status",
+            {
+                "channel": change.channel,
+                "seqs": list(change.seqs),
+                "status": change.status,
+                "tx_id": change.tx_id,
+                "block_number": change.block_number,
+            },
+        )
+        self._fan_out(room, [(-1, packet, None)], change.channel)
+
+    # -- join, leave, resume, refresh ------------------------------------------------------
+
+    async def _slow(self, conn: Connection, incoming: IncomingEvent) -> None:
+        arg = incoming.args[0] if incoming.args else None
+        try:
+            if incoming.name == "join":
+                body: dict[str, Any] = await self._join_request(conn, arg)
+            elif incoming.name == "leave":
+                body = self._leave_request(conn, arg)
+            elif incoming.name == "resume":
+                body = await self._resume(conn, arg)
+            else:
+                body = await self._refresh(conn, arg)
+        except AnchorlineError as exc:
+            body = {"error": _error_body(exc)}
+        except Exception:  # answer instead of leaving the client waiting
+            log.exception("%s from %s failed", incoming.name, conn.sid)
+            body = {"error": {"code": "AL1000", "message": "internal error; see the gateway log"}}
+        if incoming.ack_id is not None and not conn.closed:
+            self._reply(conn, incoming.ack_id, body)
+
+    async def _join_request(self, conn: Connection, arg: object) -> dict[str, Any]:
+        if not isinstance(arg, dict):
+            raise InvalidInput("join takes {channel, after?}")
+        after = arg.get("after")
+        if after is not None and (
+            not isinstance(after, int) or isinstance(after, bool) or after < 0
+        ):
+            raise InvalidInput("after must be a non-negative integer sequence number")
+        return await self._join(conn, arg.get("channel"), after)
+
+    async def _join(self, conn: Connection, channel: object, after: int | None) -> dict[str, Any]:
+        if not valid_channel(channel):
+            raise InvalidInput("channel must be 1-64 characters of A-Z a-z 0-9 . _ -")
+        assert isinstance(channel, str)
+        if channel not in conn.channels and len(conn.channels) >= MAX_CHANNELS_PER_CONNECTION:
+            raise InvalidInput(f"at most {MAX_CHANNELS_PER_CONNECTION} channels per connection")
+        principal = conn.principal
+        if not await self._authorizer.allowed(principal, channel, Action.READ):
+            raise AccessDenied(
+                f"{principal.role} of {principal.msp_id} may not join channel {channel!r}"
+            )
+        can_write = await self._authorizer.allowed(principal, channel, Action.WRITE)
+        if conn.closed:
+            return {"channel": channel, "joined": False}
+        conn.can_write[channel] = can_write
+        if after is None:
+            self._enter(conn, channel)
+            last = await self._events.last_seq(channel)
+            return {"channel": channel, "joined": True, "last_seq": last, "can_emit": can_write}
+        # Live events go to a buffer until the stored ones are sent, so the
+        # client sees every seq after `after` exactly once and in order.
+        if conn.buffering is None:
+            conn.buffering = {}
+        conn.buffering[channel] = []
+        self._enter(conn, channel)
+        last = after
+        try:
+            while not conn.closed:
+                page = await self._events.after(channel, last, self._settings.catchup_page)
+                if page:
+                    statuses = await self._events.statuses(channel, [e.seq for e in page])
+                    for event in page:
+                        state = statuses.get(event.seq, {}).get("status", "pending")
+                        self._send(
+                            conn, event_packet_raw("event", orjson.dumps(event.to_wire(state)))
+                        )
+                        last = event.seq
+                if len(page) < self._settings.catchup_page:
+                    break
+                await self._drained(conn)
+        finally:
+            held = conn.buffering.pop(channel, []) if conn.buffering is not None else []
+            if conn.buffering is not None and not conn.buffering:
+                conn.buffering = None
+            for seq, packet in held:
+                if seq > last or seq < 0:
+                    self._send(conn, packet)
+                    last = max(last, seq)
+        return {"channel": channel, "joined": True, "last_seq": last, "can_emit": can_write}
+
+    async def _drained(self, conn: Connection) -> None:
+        """Pause a long catch-up while the client's socket buffer is over half the limit."""
+        half = self._settings.client_buffer_limit_bytes // 2
+        transport = conn.transport
+        for _ in range(3000):  # at most ~30 s, then the slow-consumer rule decides
+            if transport is None or conn.closed or transport.get_write_buffer_size() <= half:
+                return
+            await asyncio.sleep(0.01)
+
+    def _enter(self, conn: Connection, channel: str) -> None:
+        conn.channels.add(channel)
+        self.rooms.setdefault(channel, {})[conn.eio_sid] = conn
+
+    def _remove(self, conn: Connection, channel: str) -> None:
+        conn.channels.discard(channel)
+        conn.can_write.pop(channel, None)
+        room = self.rooms.get(channel)
+        if room is not None:
+            room.pop(conn.eio_sid, None)
+            if not room:
+                del self.rooms[channel]
+
+    def _leave_request(self, conn: Connection, arg: object) -> dict[str, Any]:
+        channel = arg.get("channel") if isinstance(arg, dict) else None
+        if not valid_channel(channel):
+            raise InvalidInput("leave takes {channel}")
+        assert isinstance(channel, str)
+        self._remove(conn, channel)
+        return {"channel": channel, "left": True}
+
+    async def _resume(self, conn: Connection, arg: object) -> dict[str, Any]:
+        channels = arg.get("channels") if isinstance(arg, dict) else None
+        if not isinstance(channels, dict) or len(channels) > MAX_CHANNELS_PER_CONNECTION:
+            raise InvalidInput("resume takes {channels: {name: last_seq}}")
+        out: dict[str, Any] = {}
+        for name, last in channels.items():
+            try:
+                if last is not None and (
+                    not isinstance(last, int) or isinstance(last, bool) or last < 0
+                ):
+                    raise InvalidInput("last seen seq must be a non-negative integer")
+                out[name] = await self._join(conn, name, last if last is not None else 0)
+            except AnchorlineError as exc:
+                out[name] = {"error": _error_body(exc)}
+        return {"channels": out}
+
+    async def _refresh(self, conn: Connection, arg: object) -> dict[str, Any]:
+        token = arg.get("token") if isinstance(arg, dict) else None
+        principal = await self._sessions.authenticate(token)
+        if principal.fingerprint != conn.principal.fingerprint:
+            raise AccessDenied("the new token belongs to another identity")
+        conn.principal = principal
+        conn.expires_ms = principal.expires_ms
+        return {"expires_at": principal.expires_ms}
+
+    # -- invalidation, revocation, expiry --------------------------------------------------
+
+    async def _on_invalidate(self, fingerprint: str | None, channel: str | None) -> None:
+        for conn in list(self.connections.values()):
+            if fingerprint is not None and conn.principal.fingerprint != fingerprint:
+                continue
+            for joined in list(conn.channels):
+                if channel is not None and joined != channel:
+                    continue
+                if not await self._authorizer.allowed(conn.principal, joined, Action.READ):
+                    self._remove(conn, joined)
+                    self._send(
+                        conn,
+                        event_packet(
+                            "kicked",
+                            {
+                                "channel": joined,
+                                **_error_body(AccessDenied("access to this channel was withdrawn")),
+                            },
+                        ),
+                    )
+                else:
+                    conn.can_write[joined] = await self._authorizer.allowed(
+                        conn.principal, joined, Action.WRITE
+                    )
+
+    def _on_session_revoked(self, session_id: str) -> None:
+        for conn in list(self.connections.values()):
+            if conn.principal.session_id == session_id:
+                self._send(conn, event_packet("session_expired", {"reason": "revoked"}))
+                self._close(conn)
+
+    def expire_sessions(self) -> int:
+        """Disconnect connections whose token expired without a refresh; returns how many."""
+        now = self._clock()
+        expired = [c for c in self.connections.values() if c.expires_ms <= now and not c.closed]
+        for conn in expired:
+            self._send(conn, event_packet("session_expired", {"reason": "expired"}))
+            self._close(conn)
+        return len(expired)
+
+    async def run_expiry(self, period_s: float = 1.0) -> None:
+        """Background loop: :meth:`expire_sessions` every ``period_s``, old challenges purged."""
+        previous = self._metrics.events_accepted
+        ticks = 0
+        while True:
+            await asyncio.sleep(period_s)
+            self.expire_sessions()
+            ticks += 1
+            if ticks % 60 == 0:
+                try:
+                    await self._sessions.purge_challenges()
+                except Exception:  # housekeeping must not stop the expiry loop
+                    log.exception("purging expired challenges failed")
+            accepted = self._metrics.events_accepted
+            self._metrics.events_per_second = (accepted - previous) / period_s
+            previous = accepted
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send(self, conn: Connection, packet: Outgoing) -> None:
+        if not conn.closed and conn.write(packet) > self._settings.client_buffer_limit_bytes:
+            self._metrics.slow_consumer_disconnects += 1
+            self._close(conn, abort=True)
+
+    def _reply(self, conn: Connection, ack_id: int, body: Any) -> None:
+        self._send(conn, ack_packet(ack_id, body))
+
+    def _close(self, conn: Connection, abort: bool = False) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        if self._closer is not None:
+            self._spawn(self._closer(conn, abort))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel the hub's own background work (join catch-ups, disconnects)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+__all__ = ["Connection", "Hub"]

@@ -1,0 +1,280 @@
+"""The python-socketio adapter: the only module that touches socketio and engineio.
+
+python-socketio keeps doing what it does well (Engine.IO handshake,
+long-polling, upgrade, ping/pong, namespace connect with an auth payload),
+so any standard Socket.IO v4 client works. Three things are replaced, for
+speed, while keeping the wire format:
+
+- WebSockets are opened with compression off (aiohttp would otherwise
+  negotiate permessage-deflate and deflate every frame), and read by a loop
+  without Engine.IO's task and ``wait_for`` per incoming message;
+- EVENT packets of the default namespace are parsed here and handed to the
+  :class:`~gateway.stream.hub.Hub` inline, without python-socketio's task
+  per event;
+- outgoing packets to upgraded WebSockets are written by the hub as
+  pre-framed bytes straight to the transport, instead of through a task
+  and a queue per recipient. Long-polling clients still use Engine.IO's
+  queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+from aiohttp import WSMsgType, web
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from gateway.auth.errors import AuthError
+from gateway.config import GatewaySettings
+from gateway.stream.frames import Outgoing, parse_event_packet
+from gateway.stream.hub import Connection, Hub
+
+log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "socket.io"
+
+
+class _Registry:
+    """Engine.IO session id → its open aiohttp WebSocket."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, web.WebSocketResponse] = {}
+
+
+async def _serve_websocket(
+    eio_socket: Any, wrapper: Any, ws: web.WebSocketResponse, fast: Any
+) -> None:
+    """Engine.IO's WebSocket loop, without a task and a ``wait_for`` per message.
+
+    Mirrors ``engineio.async_socket.AsyncSocket._websocket_handler`` (probe
+    and upgrade, a writer draining Engine.IO's queue, the reader); Socket.IO
+    events (``42…``) go straight to ``fast(sid, data)``.
+    """
+    server = eio_socket.server
+    timeout = server.ping_interval + server.ping_timeout
+    limit = server.max_http_buffer_size
+
+    async def receive() -> Any:
+        msg = await ws.receive(timeout=timeout)
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return None
+        data = msg.data
+        if len(data) > limit:
+            return None
+        return data
+
+    if eio_socket.connected:
+        # Upgrade from long-polling: probe, then the UPGRADE packet.
+        eio_socket.upgrading = True
+        try:
+            data = await receive()
+        except (TimeoutError, OSError):
+            eio_socket.upgrading = False
+            return
+        probe = eio_packet.Packet(encoded_packet=data) if data is not None else None
+        if probe is None or probe.packet_type != eio_packet.PING or probe.data != "probe":
+            eio_socket.upgrading = False
+            return
+        await wrapper.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+        await eio_socket.queue.put(eio_packet.Packet(eio_packet.NOOP))
+        try:
+            data = await receive()
+        except (TimeoutError, OSError):
+            eio_socket.upgrading = False
+            return
+        done = eio_packet.Packet(encoded_packet=data) if data is not None else None
+        if done is None or done.packet_type != eio_packet.UPGRADE:
+            eio_socket.upgrading = False
+            return
+        eio_socket.upgraded = True
+        eio_socket.upgrading = False
+    else:
+        eio_socket.connected = True
+        eio_socket.upgraded = True
+
+    async def writer() -> None:
+        while True:
+            try:
+                packets = await eio_socket.poll()
+            except eio_exceptions.QueueEmpty:
+                break
+            if not packets:
+                break
+            try:
+                for pkt in packets:
+                    await wrapper.send(pkt.encode())
+            except Exception:
+                break
+        await ws.close()
+
+    writer_task = asyncio.ensure_future(writer())
+    sid = eio_socket.sid
+    try:
+        while True:
+            try:
+                data = await receive()
+            except (TimeoutError, OSError, RuntimeError):
+                break
+            if data is None:
+                break
+            if isinstance(data, str) and data[:2] == "42" and data[2:3] != "/":
+                await fast(sid, data[1:])
+                continue
+            try:
+                await eio_socket.receive(eio_packet.Packet(encoded_packet=data))
+            except eio_exceptions.UnknownPacketError:
+                pass
+            except eio_exceptions.SocketIsClosedError:
+                break
+            except Exception:
+                log.exception("unexpected error on an Engine.IO packet")
+    finally:
+        await eio_socket.queue.put(None)
+        await writer_task
+        await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+def _make_driver(registry: _Registry, fast: Any) -> type:
+    class GatewayWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+        """engineio's aiohttp driver: compression off, socket registered, lean reader."""
+
+        async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+            request = environ["aiohttp.request"]
+            self._sock = web.WebSocketResponse(
+                max_msg_size=self.server.max_http_buffer_size, compress=False
+            )
+            await self._sock.prepare(request)
+            self.environ = environ
+            eio_socket = getattr(self.handler, "__self__", None)
+            if eio_socket is None:  # not engineio's socket handler: keep its behaviour
+                await self.handler(self)
+                return self._sock
+            sid = eio_socket.sid
+            registry.sockets[sid] = self._sock
+            try:
+                await _serve_websocket(eio_socket, self, self._sock, fast)
+            finally:
+                if registry.sockets.get(sid) is self._sock:
+                    del registry.sockets[sid]
+            return self._sock
+
+    return GatewayWebSocket
+
+
+class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server with the hub's fast paths (see the module docstring)."""
+
+    def __init__(self, hub: Hub, settings: GatewaySettings) -> None:
+        super().__init__(
+            async_mode="aiohttp",
+            cors_allowed_origins=[],
+            # A signed event plus its framing; anything larger is refused by
+            # Engine.IO before it is parsed.
+            max_http_buffer_size=max(64 * 1024, settings.max_payload_bytes * 4),
+            ping_interval=settings.ping_interval_s,
+            ping_timeout=settings.ping_timeout_s,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.hub = hub
+        self._registry = _Registry()
+        self._eio_of: dict[str, str] = {}
+        driver = _make_driver(self._registry, self._handle_eio_message)
+        self.eio._async = {**self.eio._async, "websocket": driver}
+        self.on("connect", self._on_connect)
+        self.on("disconnect", self._on_disconnect)
+        hub.set_closer(self._close)
+
+    # -- inbound --------------------------------------------------------------------------
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if isinstance(data, str) and data[:1] == "2" and data[1:2] != "/":
+            received = time.perf_counter()
+            incoming = parse_event_packet(data)
+            if incoming is not None:
+                self.hub.dispatch(eio_sid, incoming, received)
+            # Malformed text events are dropped: there is no ack id to answer.
+            return
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except ValueError:
+            # A malformed or binary packet: python-socketio refuses it; drop it
+            # rather than let Engine.IO log a traceback per bad packet.
+            return
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        eio_sid = self.manager.eio_sid_from_sid(sid, "/")
+        request = environ.get("aiohttp.request")
+        address = (request.remote if request is not None else None) or "unknown"
+        try:
+            conn = await self.hub.connect(eio_sid, sid, auth, address, self._fallback)
+        except AuthError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code}
+            ) from None
+        self._eio_of[sid] = eio_sid
+        self._upgrade(conn)
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        eio_sid = self._eio_of.pop(sid, None)
+        if eio_sid is not None:
+            self.hub.disconnected(eio_sid)
+
+    # -- outbound -------------------------------------------------------------------------
+
+    def _upgrade(self, conn: Connection) -> bool:
+        """Switch ``conn`` to direct writes once its WebSocket is fully upgraded.
+
+        Only when Engine.IO's queue is empty, so nothing sent earlier through
+        it can arrive after a directly written packet.
+        """
+        ws = self._registry.sockets.get(conn.eio_sid)
+        eio_socket = self.eio.sockets.get(conn.eio_sid)
+        if ws is None or eio_socket is None:
+            return False
+        if not eio_socket.upgraded or eio_socket.upgrading or not eio_socket.queue.empty():
+            return False
+        writer = getattr(ws, "_writer", None)
+        transport = getattr(writer, "transport", None)
+        if transport is None:
+            return False
+        conn.transport = transport
+        return True
+
+    def _fallback(self, conn: Connection, out: Outgoing) -> int:
+        if self._upgrade(conn):
+            return conn.write(out)
+        eio_socket = self.eio.sockets.get(conn.eio_sid)
+        if eio_socket is None or eio_socket.closed:
+            conn.closed = True
+            return 0
+        eio_socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=out.sio))
+        return 0
+
+    async def _close(self, conn: Connection, abort: bool) -> None:
+        transport = conn.transport
+        if abort and transport is not None:
+            # A slow consumer: drop its backlog instead of waiting to flush it.
+            transport.abort()
+            return
+        try:
+            await self.disconnect(conn.sid)
+        except (KeyError, ValueError, OSError):
+            log.debug("client %s was already gone", conn.sid)
+
+
+def attach(app: web.Application, server: GatewaySocketServer) -> None:
+    """Serve Socket.IO on ``/socket.io/`` of ``app``."""
+    server.attach(app, socketio_path=SOCKETIO_PATH)
+
+
+async def shutdown(server: GatewaySocketServer) -> None:
+    """Disconnect every client and stop Engine.IO's background tasks."""
+    await server.shutdown()
+    await asyncio.sleep(0)

@@ -1,0 +1,54 @@
+"""The gateway with identities enrolled by the real network's Fabric CAs (marked ``fabric``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.client import MemberClient
+from gateway.identity.certificates import TrustStore
+from network.profile import NetworkProfile
+from tests.integration.gateway.support import make_settings, running_gateway
+
+pytestmark = pytest.mark.fabric
+
+
+def _trust(profile: NetworkProfile) -> TrustStore:
+    store = TrustStore()
+    for org in profile.orgs:
+        crls = [org.crl_path] if org.crl_path is not None and org.crl_path.exists() else []
+        for ca_file in org.msp_ca_certs:
+            store.add_ca(org.msp_id, ca_file.read_bytes(), crls=crls)
+    return store
+
+
+async def test_fabric_ca_members_log_in_and_exchange_events(
+    tmp_path: Path,
+    fabric_network: NetworkProfile,
+    enroll_identity: Callable[[NetworkProfile, str, str, str], Path],
+) -> None:
+    alice_msp = enroll_identity(fabric_network, "Org1", "gw-alice", "member")
+    bob_msp = enroll_identity(fabric_network, "Org2", "gw-bob", "member")
+    audrey_msp = enroll_identity(fabric_network, "Org3", "gw-audrey", "auditor")
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'e.db'}")
+    async with running_gateway(settings, _trust(fabric_network)) as gw:
+        alice = MemberClient.from_msp(gw.url, alice_msp, "Org1MSP")
+        bob = MemberClient.from_msp(gw.url, bob_msp, "Org2MSP")
+        audrey = MemberClient.from_msp(gw.url, audrey_msp, "Org3MSP")
+        try:
+            for client in (alice, bob, audrey):
+                await client.connect()
+                await client.join("fabric-board")
+            assert audrey.session is not None and audrey.session.role == "auditor"
+            ack = await alice.emit("fabric-board", "note", {"hello": "fabric"})
+            assert ack.status == "pending" and ack.seq == 1
+            for receiver in (bob, audrey):
+                name, event = await receiver.next_event()
+                assert name == "event" and event["msp_id"] == "Org1MSP"
+            refused = await audrey.emit("fabric-board", "note", {})
+            assert refused.error is not None and refused.error["code"] == "AL1511"
+        finally:
+            for client in (alice, bob, audrey):
+                await client.close()
