@@ -1,0 +1,66 @@
+"""``anchorline audit <channel>``: walk the anchored chain and check it against the store.
+
+Reads every batch the anchor chaincode holds for the channel (through the
+given identity and its own org's peer) and compares it with the gateway's
+database: events missing or altered, batches missing from the store,
+batches or events never anchored, broken chain links. Exits 0 only when the
+store and the chain agree (events still pending are reported, not failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from gateway.anchoring.audit import AuditReport, audit_channel, report_json
+from gateway.anchoring.connect import open_anchoring, open_auditor
+from gateway.anchoring.ledger import AnchorLedger
+from gateway.anchoring.outbox import BatchStore
+from gateway.config import load_settings
+from gateway.store.engine import create_engine
+from gateway.store.events import EventRepository
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "audit", help="check a channel's anchored chain against the gateway's store"
+    )
+    parser.add_argument("channel", help="the Anchorline channel to audit")
+    parser.add_argument(
+        "--database-url", help="the gateway's database (default: gateway.database_url)"
+    )
+    parser.add_argument("--msp", help="MSP folder to read the ledger as (default: the gateway's)")
+    parser.add_argument(
+        "--peer", help="network profile or embedded[:<folder>] (with --msp; default: settings)"
+    )
+    parser.add_argument("--msp-id", help="the identity's MSP id (default: from its certificate)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=_run)
+
+
+async def _audit(args: argparse.Namespace) -> AuditReport:
+    settings = load_settings()
+    from gateway.app import database_url
+
+    url = args.database_url or database_url(settings)
+    ledger: AnchorLedger
+    if args.msp:
+        auditor = open_auditor(settings, args.peer or "embedded", args.msp, msp_id=args.msp_id)
+        ledger, close = auditor.ledger, auditor.close
+    else:
+        conn = open_anchoring(settings)
+        ledger, close = conn.ledger, conn.close
+    engine = create_engine(url)
+    try:
+        return await audit_channel(
+            args.channel, BatchStore(engine), EventRepository(engine), ledger
+        )
+    finally:
+        await engine.dispose()
+        await close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = asyncio.run(_audit(args))
+    print(report_json(report) if args.json else report.summary())
+    return 0 if report.ok else 1

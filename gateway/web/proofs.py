@@ -1,0 +1,176 @@
+"""The trust path's HTTP side: proofs, checkpoints, consistency, anchoring status.
+
+``install(app)`` (called by the app factory) adds the routes and a
+``cleanup_ctx`` entry that connects the trust path to the ledger, starts the
+:class:`~gateway.anchoring.service.AnchoringService` after the store is
+migrated, plugs it into the pipeline (committed events, admission) and the
+hub (status pushes), and stops it before the pipeline stops. Tests and tools
+may set :data:`ANCHORING_CONNECT` on the app before it starts to choose the
+ledger connection.
+
+Routes (reads need a session allowed to read the channel, like the event reads):
+
+- ``GET /events/{channel}/{seq}/proof`` — ``anchorline.event-proof/1`` JSON.
+- ``GET /channels/{channel}/checkpoint`` — the C2SP signed checkpoint (text/plain);
+  ``?format=json`` adds the verifier key.
+- ``GET /channels/{channel}/consistency?from=&to=`` — RFC 9162 consistency proof.
+- ``GET /anchoring/status`` and ``GET /anchoring/metrics`` — backlog and progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from gateway.anchoring.checkpoint import EcdsaNoteSigner
+from gateway.anchoring.connect import Connection, open_anchoring
+from gateway.anchoring.errors import AnchoringUnavailable
+from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.outbox import BatchStore
+from gateway.anchoring.service import AnchoringService
+from gateway.config import Settings
+from gateway.errors import InvalidInput
+from gateway.web.routes import _int_param, _json, _readable_channel
+from gateway.web.state import CONTEXT
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class AnchoringRuntime:
+    service: AnchoringService
+    evidence: Evidence
+    connection: Connection
+
+
+ANCHORING: web.AppKey[AnchoringRuntime] = web.AppKey("anchorline_anchoring", AnchoringRuntime)
+ANCHORING_CONNECT: web.AppKey[Callable[[Settings], Connection]] = web.AppKey(
+    "anchorline_anchoring_connect",
+    Callable[[Settings], Connection],  # type: ignore[arg-type]
+)
+
+routes = web.RouteTableDef()
+
+
+def install(app: web.Application) -> None:
+    """Add the trust path's routes and its start/stop to ``app``."""
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_anchoring)
+
+
+def runtime(app: web.Application) -> AnchoringRuntime:
+    found = app.get(ANCHORING)
+    if found is None:
+        raise AnchoringUnavailable(
+            "this gateway runs without the trust path (anchoring.enabled is off)"
+        )
+    return found
+
+
+async def _anchoring(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    if not settings.anchoring.enabled:
+        yield
+        return
+    connect = app.get(ANCHORING_CONNECT, open_anchoring)
+    connection = connect(settings)
+    store = BatchStore(ctx.engine)
+    identity = connection.identity
+    service = AnchoringService(
+        settings.anchoring,
+        store=store,
+        events=ctx.events,
+        ledger=connection.ledger,
+        identity=identity,
+        publisher=ctx.hub,
+    )
+    evidence = Evidence(
+        store,
+        ctx.events,
+        fabric_channel=connection.ledger.fabric_channel,
+        chaincode=connection.ledger.chaincode,
+        note_signer=EcdsaNoteSigner(
+            settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
+            identity.identity.public_key,
+            identity.signer,
+        ),
+        origin_prefix=settings.anchoring.checkpoint_origin,
+    )
+    ctx.pipeline.add_listener(service.on_committed)
+    ctx.pipeline.add_admission_check(service.admit)
+    try:
+        await service.start()
+    except BaseException:
+        await connection.close()
+        raise
+    app[ANCHORING] = AnchoringRuntime(service, evidence, connection)
+    log.info(
+        "trust path running: ledger=%s channel=%s chaincode=%s",
+        connection.kind,
+        connection.ledger.fabric_channel,
+        connection.ledger.chaincode,
+    )
+    try:
+        yield
+    finally:
+        await service.stop()
+        await connection.close()
+
+
+def _seq(request: web.Request) -> int:
+    raw = request.match_info["seq"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("seq must be a positive integer")
+    return int(raw)
+
+
+@routes.get("/events/{channel}/{seq}/proof")
+async def get_proof(request: web.Request) -> web.Response:
+    _, channel = await _readable_channel(request)
+    proof = await runtime(request.app).evidence.event_proof(channel, _seq(request))
+    return _json(proof.to_json())
+
+
+@routes.get("/channels/{channel}/checkpoint")
+async def get_checkpoint(request: web.Request) -> web.Response:
+    _, channel = await _readable_channel(request)
+    evidence = runtime(request.app).evidence
+    signed = await evidence.checkpoint(channel)
+    if request.query.get("format") == "json":
+        return _json(
+            {
+                "channel": channel,
+                "origin": signed.origin,
+                "size": signed.size,
+                "root": signed.root.hex(),
+                "checkpoint": signed.note,
+                "verifier_key": evidence.verifier_key(channel),
+            }
+        )
+    return web.Response(text=signed.note, content_type="text/plain", charset="utf-8")
+
+
+@routes.get("/channels/{channel}/consistency")
+async def get_consistency(request: web.Request) -> web.Response:
+    _, channel = await _readable_channel(request)
+    if "from" not in request.query or "to" not in request.query:
+        raise InvalidInput("give both sizes: ?from=<older size>&to=<newer size>")
+    size1 = _int_param(request, "from", 0, 1, 2**62)
+    size2 = _int_param(request, "to", 0, 1, 2**62)
+    body = await runtime(request.app).evidence.consistency(channel, size1, size2)
+    return _json(body)
+
+
+@routes.get("/anchoring/status")
+async def get_status(request: web.Request) -> web.Response:
+    return _json(runtime(request.app).service.status())
+
+
+@routes.get("/anchoring/metrics")
+async def get_anchoring_metrics(request: web.Request) -> web.Response:
+    text = runtime(request.app).service.metrics_text()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
