@@ -3,29 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.gateway.support import postgres_or_reason, stop_postgres
 from tests.unit.anchoring.anchorfakes import Setup, setup_store
-
-
-@pytest.fixture(scope="session")
-def anchoring_postgres() -> Iterator[object]:
-    cluster = postgres_or_reason()
-    if isinstance(cluster, str):
-        pytest.skip(cluster)
-    yield cluster
-    stop_postgres()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Setup]:
     url = None
     if request.param == "postgresql":
-        url = str(request.getfixturevalue("anchoring_postgres").new_database())  # type: ignore[attr-defined]
+        url = str(request.getfixturevalue("postgres_cluster").new_database())  # type: ignore[attr-defined]
     made = await setup_store(tmp_path, url)
     try:
         yield made
