@@ -22,11 +22,9 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,89 +32,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from ledger_workload import bench_evaluate, bench_submit_latency, bench_throughput, line  # noqa: E402
+
 from gateway.ledger.gateway import Gateway  # noqa: E402
 
 TESTCC = REPO / "tests" / "chaincode" / "testcc"
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] * 1000
-
-
-def _line(name: str, values: list[float]) -> str:
-    return (
-        f"  {name:<30} n={len(values):<5} p50={_pct(values, 0.5):8.2f} ms  "
-        f"p99={_pct(values, 0.99):8.2f} ms  mean={statistics.fmean(values) * 1000:8.2f} ms"
-    )
-
-
-async def evaluate_latency(gw: Gateway, channel: str, n: int) -> list[float]:
-    contract = gw.network(channel).contract("testcc")
-    key = f"bench-{uuid.uuid4().hex[:8]}"
-    await contract.submit("Put", key, "x")
-    for _ in range(20):
-        await contract.evaluate("Get", key)
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        await contract.evaluate("Get", key)
-        out.append(time.perf_counter() - t)
-    return out
-
-
-async def submit_latency(gw: Gateway, channel: str, n: int) -> list[float]:
-    contract = gw.network(channel).contract("testcc")
-    prefix = uuid.uuid4().hex[:8]
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        await contract.submit("Put", f"lat-{prefix}-{i}", "x")
-        out.append(time.perf_counter() - t)
-    return out
-
-
-async def throughput(
-    gw: Gateway, channel: str, total: int, concurrency: int
-) -> tuple[float, list[float], int]:
-    contract = gw.network(channel).contract("testcc")
-    prefix = uuid.uuid4().hex[:8]
-    numbers = iter(range(total))
-    latencies: list[float] = []
-    failures = 0
-
-    async def worker() -> None:
-        nonlocal failures
-        for i in numbers:
-            t = time.perf_counter()
-            try:
-                await contract.submit("Put", f"tp-{prefix}-{i}", "v", timeout=60)
-            except Exception as exc:  # counted and reported; the run goes on
-                failures += 1
-                if failures <= 3:
-                    print(f"  submit failed: {exc}", file=sys.stderr)
-                continue
-            latencies.append(time.perf_counter() - t)
-
-    start, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    # This process's CPU per committed transaction: client, and for the embedded
-    # ledger the whole ledger too (a figure a busy shared machine distorts less).
-    print(f"  (this process: {cpu / max(len(latencies), 1) * 1000:.2f} ms CPU per committed tx)")
-    return len(latencies) / elapsed, latencies, failures
-
-
 async def measure(label: str, gw: Gateway, channel: str, args: argparse.Namespace) -> None:
     print(f"ledger: {label}")
-    print(_line("evaluate", await evaluate_latency(gw, channel, args.evaluates)))
-    print(_line("submit-to-commit (serial)", await submit_latency(gw, channel, args.submits)))
+    print(line("evaluate", await bench_evaluate(gw, channel, args.evaluates)))
+    print(line("submit-to-commit (serial)", await bench_submit_latency(gw, channel, args.submits)))
     for concurrency in args.concurrency:
-        rate, lat, failed = await throughput(gw, channel, args.total, concurrency)
+        rate, lat, failed = await bench_throughput(gw, channel, args.total, concurrency)
         ok = f"({len(lat)} ok, {failed} failed)"
         print(f"  committed tx/s, {concurrency:>3} clients  {rate:8.1f}  {ok}")
         if lat:
-            print(_line(f"submit-to-commit c={concurrency}", lat))
+            print(line(f"submit-to-commit c={concurrency}", lat))
 
 
 @asynccontextmanager

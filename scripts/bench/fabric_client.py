@@ -21,107 +21,26 @@ import asyncio
 import dataclasses
 import itertools
 import os
-import statistics
 import sys
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from ledger_workload import (  # noqa: E402
+    bench_evaluate,
+    bench_submit_latency,
+    bench_throughput,
+    line,
+    no_orgs,
+)
+
 from gateway.config import load_settings  # noqa: E402
 from gateway.ledger.connect import from_profile  # noqa: E402
-from gateway.ledger.gateway import Gateway  # noqa: E402
 from network.profile import NetworkProfile  # noqa: E402
 
 TESTCC = REPO / "tests" / "chaincode" / "testcc"
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index] * 1000
-
-
-def _line(name: str, values: list[float]) -> str:
-    return (
-        f"{name:<28} n={len(values):<6} p50={_pct(values, 0.5):8.2f} ms  "
-        f"p99={_pct(values, 0.99):8.2f} ms  mean={statistics.fmean(values) * 1000:8.2f} ms"
-    )
-
-
-async def bench_evaluate(gw: Gateway, channel: str, n: int) -> list[float]:
-    contract = gw.network(channel).contract("testcc")
-    key = f"bench-{uuid.uuid4().hex[:8]}"
-    await contract.submit("Put", key, "x")
-    for _ in range(20):  # warm-up
-        await contract.evaluate("Get", key)
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        await contract.evaluate("Get", key)
-        out.append(time.perf_counter() - t)
-    return out
-
-
-Orgs = Callable[[int], list[str]]
-
-
-def no_orgs(_i: int) -> list[str]:
-    return []
-
-
-async def bench_submit_latency(
-    gw: Gateway, channel: str, n: int, orgs: Orgs = no_orgs
-) -> list[float]:
-    contract = gw.network(channel).contract("testcc")
-    prefix = uuid.uuid4().hex[:8]
-    for i in range(5):
-        await contract.submit("Put", f"warm-{prefix}-{i}", "x")
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        await contract.submit("Put", f"lat-{prefix}-{i}", "x", endorsing_orgs=orgs(i))
-        out.append(time.perf_counter() - t)
-    return out
-
-
-async def bench_throughput(
-    gw: Gateway, channel: str, total: int, concurrency: int, orgs: Orgs = no_orgs
-) -> tuple[float, list[float], int]:
-    contract = gw.network(channel).contract("testcc")
-    prefix = uuid.uuid4().hex[:8]
-    queue = iter(range(total))
-    latencies: list[float] = []
-    failures = 0
-
-    async def worker() -> None:
-        nonlocal failures
-        for i in queue:
-            t = time.perf_counter()
-            try:
-                await contract.submit(
-                    "Put", f"tp-{prefix}-{i}", "v", endorsing_orgs=orgs(i), timeout=60
-                )
-            except Exception as exc:  # counted and reported, the run goes on
-                failures += 1
-                if failures <= 3:
-                    print(f"  submit failed: {exc}", file=sys.stderr)
-                continue
-            latencies.append(time.perf_counter() - t)
-
-    start = time.perf_counter()
-    cpu = time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
-    cpu_ms = (time.process_time() - cpu) * 1000 / max(len(latencies), 1)
-    print(
-        f"  client CPU {cpu_ms:.2f} ms per committed submit "
-        f"(one core would allow ≈ {1000 / cpu_ms:.0f}/s)"
-    )
-    return len(latencies) / elapsed, latencies, failures
 
 
 def bring_up(args: argparse.Namespace) -> tuple[NetworkProfile, object | None]:
@@ -152,7 +71,7 @@ async def run(args: argparse.Namespace, profile: NetworkProfile) -> None:
     gw = from_profile(profile, org.admin_msp_dir, org=args.org, spread=args.spread)
     try:
         evals = await bench_evaluate(gw, profile.channel, args.evaluates)
-        print(_line("evaluate", evals))
+        print(line("evaluate", evals))
         orgs = no_orgs
         if args.endorse == "pairs":
             msp_ids = [o.msp_id for o in profile.orgs]
@@ -165,7 +84,7 @@ async def run(args: argparse.Namespace, profile: NetworkProfile) -> None:
                 return pairs[i % len(pairs)]
 
         lat = await bench_submit_latency(gw, profile.channel, args.submits, orgs)
-        print(_line("submit-to-commit (serial)", lat))
+        print(line("submit-to-commit (serial)", lat))
         for concurrency in args.concurrency:
             rate, lat_c, failed = await bench_throughput(
                 gw, profile.channel, args.total, concurrency, orgs
@@ -175,7 +94,7 @@ async def run(args: argparse.Namespace, profile: NetworkProfile) -> None:
                 f"({len(lat_c)} ok, {failed} failed)"
             )
             if lat_c:
-                print(_line(f"  submit-to-commit c={concurrency}", lat_c))
+                print(line(f"  submit-to-commit c={concurrency}", lat_c))
         print(f"client counters: {dict(gw.client.counters)}")
     finally:
         await gw.close()
