@@ -25,6 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.anchoring.connect import ledger_kind, profile_path
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.clock import Clock, now_ms
@@ -48,6 +49,7 @@ from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
 from gateway.web.routes import routes
 from gateway.web.state import CONTEXT, GatewayContext
+from network.profile import NetworkProfile
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,12 @@ def database_url(settings: Settings) -> str:
 
 
 def trust_store_from_settings(settings: Settings) -> TrustStore:
-    """MSPs from ``gateway.trust_msp_dirs`` (``MSPID=folder`` entries), else the embedded CA's."""
+    """MSPs from ``gateway.trust_msp_dirs`` (``MSPID=folder`` entries); by default the
+    MSP folders of the Fabric network's orgs, or the embedded CA's on that ledger."""
     spec = settings.gateway.trust_msp_dirs.strip()
     if not spec:
+        if ledger_kind(settings) == "fabric":
+            return _network_trust_store(profile_path(settings))
         return EmbeddedCA(settings.embedded_dir / "ca").trust_store()
     dirs: dict[str, Path] = {}
     for entry in filter(None, (e.strip() for e in spec.split(os.pathsep))):
@@ -75,6 +80,24 @@ def trust_store_from_settings(settings: Settings) -> TrustStore:
                 f"(entries separated by {os.pathsep!r})"
             )
         dirs[msp_id] = Path(folder).expanduser()
+    return TrustStore.from_msp_dirs(dirs)
+
+
+def _network_trust_store(profile_file: Path) -> TrustStore:
+    if not profile_file.is_file():
+        raise ConfigError(
+            f"no network profile at {profile_file}: run `anchorline network up`, or set "
+            "gateway.trust_msp_dirs"
+        )
+    profile = NetworkProfile.load(profile_file)
+    dirs: dict[str, Path] = {}
+    for org in profile.orgs:
+        if org.msp_dir is None:
+            raise ConfigError(
+                f"{profile_file} predates org MSP folders: run `anchorline network up` again, "
+                "or set gateway.trust_msp_dirs"
+            )
+        dirs[org.msp_id] = org.msp_dir
     return TrustStore.from_msp_dirs(dirs)
 
 

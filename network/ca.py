@@ -212,6 +212,11 @@ class CAClient:
         )
         target = self.layout.crl_file(self.org.slug)
         shutil.copyfile(self.registrar_msp / "crls" / "crl.pem", target)
+        # The org's MSP folder carries it too, as an MSP's crls/ does, so whoever trusts
+        # the org through that folder (the gateway) sees the revocation.
+        msp_crls = self.layout.org_msp(self.org.slug) / "crls"
+        msp_crls.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, msp_crls / "crl.pem")
         return target
 
 

@@ -13,7 +13,9 @@ the tests:
   certificates also carry 127.0.0.1), ``peer_ops_address`` (operations
   HTTP), ``admin_msp_dir`` (MSP folder of the org's admin), ``msp_ca_certs``
   (the org's CA certificates, to trust its members), ``crl_path`` (where the
-  org's CRL is published; None before the first revocation), ``ca_url``.
+  org's CRL is published; None before the first revocation), ``ca_url``,
+  ``msp_dir`` (the org's MSP folder with ``cacerts/`` and, once a member was
+  revoked, ``crls/``; None in profiles written before it existed).
 - ``OrdererProfile``: ``name``, ``address``, ``tls_ca``, ``admin_address``.
 """
 
@@ -43,6 +45,8 @@ class OrgProfile:
     crl_path: Path | None
     ca_url: str
     peer_name: str = ""
+    # The org's MSP folder (cacerts/, crls/): what a verifier trusts the org's members by.
+    msp_dir: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +107,7 @@ class NetworkProfile:
                 crl_path=Path(o["crl_path"]) if o.get("crl_path") else None,
                 ca_url=o["ca_url"],
                 peer_name=o.get("peer_name", ""),
+                msp_dir=Path(o["msp_dir"]) if o.get("msp_dir") else None,
             )
             for o in body["orgs"]
         )
@@ -149,6 +154,7 @@ def build_profile(layout: Layout, topology: Topology) -> NetworkProfile:
                 crl_path=layout.crl_file(spec.slug),
                 ca_url=spec.ca.url,
                 peer_name=peer.name,
+                msp_dir=layout.org_msp(spec.slug),
             )
         )
     orderer_ca = layout.ca_cert(topology.orderer_org.slug)

@@ -173,9 +173,6 @@ class Demo:
             profile = NetworkProfile.load(self.home / "network" / "profile.json")
             org1 = profile.org("Org1")
             self.env["ANCHORLINE_LEDGER_MSP_DIR"] = str(org1.admin_msp_dir)
-            self.env["ANCHORLINE_GATEWAY_TRUST_MSP_DIRS"] = os.pathsep.join(
-                f"{o.msp_id}={Path(o.admin_msp_dir).parents[2] / 'msp'}" for o in profile.orgs
-            )
 
     def _fabric_network(self) -> Any:
         # In this process: one Python start instead of one per identity.

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gateway.app import trust_store_from_settings
 from gateway.client import MemberClient
+from gateway.client.errors import GatewayRefused
 from gateway.identity.certificates import TrustStore
 from network.profile import NetworkProfile
+from tests.conftest import FabricSession
 from tests.integration.gateway.support import make_settings, running_gateway
 
 pytestmark = pytest.mark.fabric
@@ -52,3 +56,35 @@ async def test_fabric_ca_members_log_in_and_exchange_events(
         finally:
             for client in (alice, bob, audrey):
                 await client.close()
+
+
+async def test_default_trust_on_fabric_honours_a_revocation(
+    tmp_path: Path,
+    fabric_session: FabricSession,
+    fabric_network: NetworkProfile,
+    enroll_identity: Callable[[NetworkProfile, str, str, str], Path],
+) -> None:
+    """With no trust setting the gateway trusts the network's org MSP folders, CRLs included."""
+    rex_msp = enroll_identity(fabric_network, "Org2", "gw-rex", "member")
+    base = make_settings(tmp_path, f"sqlite:///{tmp_path / 'e.db'}")
+    settings = dataclasses.replace(
+        base,
+        ledger=dataclasses.replace(base.ledger, kind="fabric"),
+        anchoring=dataclasses.replace(
+            base.anchoring, profile=str(fabric_session.network.layout.profile_file)
+        ),
+    )
+    async with running_gateway(settings, trust_store_from_settings(settings)) as gw:
+        rex = MemberClient.from_msp(gw.url, rex_msp, "Org2MSP")
+        try:
+            await rex.login()
+        finally:
+            await rex.close()
+        fabric_session.network.revoke("Org2", "gw-rex", channel=False)
+        rex_again = MemberClient.from_msp(gw.url, rex_msp, "Org2MSP")
+        try:
+            with pytest.raises(GatewayRefused) as refused:
+                await rex_again.login()
+            assert refused.value.remote_code == "AL1206"
+        finally:
+            await rex_again.close()
