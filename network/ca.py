@@ -96,7 +96,7 @@ def server_spec(
     )
     env = {
         "PATH": env_path,
-        **go_memory(CA_MEMORY_MIB),
+        **go_memory(CA_MEMORY_MIB, gogc=50),
         "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{HOST}:{ca.ops_port}",
         "FABRIC_CA_SERVER_METRICS_PROVIDER": "disabled",
     }
