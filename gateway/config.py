@@ -143,6 +143,8 @@ class Settings:
     ledger: LedgerSettings = dataclasses.field(default_factory=LedgerSettings)
     gateway: GatewaySettings = dataclasses.field(default_factory=GatewaySettings)
     anchoring: AnchoringSettings = dataclasses.field(default_factory=AnchoringSettings)
+    # Where to look for programs (Fabric's binaries, docker): the environment's PATH.
+    search_path: str = os.defpath
 
     @property
     def network_dir(self) -> Path:
@@ -240,5 +242,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         home=home,
         fabric_home=Path(fabric_home).expanduser() if fabric_home else None,
+        search_path=env.get("PATH", os.defpath),
         **sections,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
 import platform
 import sys
 
@@ -61,7 +60,7 @@ def _doctor(args: argparse.Namespace) -> int:
     print("Fabric")
     install = None
     try:
-        install = find_fabric(settings.fabric_home, os.environ.get("PATH", os.defpath))
+        install = find_fabric(settings.fabric_home, settings.search_path)
     except FabricNotFound as exc:
         _line("install", "NOT FOUND")
         problems.append(exc.message)

@@ -92,7 +92,7 @@ def open_network(settings: Settings, progress: bool = False, docker: bool = Fals
     from network.control import Network
     from network.install import find_fabric
 
-    path = os.environ.get("PATH", os.defpath)
+    path = settings.search_path
     say = _say if progress else None
     if docker or (settings.network_dir / "docker-fabric").is_dir():
         from network import docker_mode
@@ -182,7 +182,7 @@ def _embedded(settings: Settings) -> bool:
     from network.install import find_fabric
 
     try:
-        find_fabric(settings.fabric_home, os.environ.get("PATH", os.defpath))
+        find_fabric(settings.fabric_home, settings.search_path)
     except FabricNotFound:
         return True
     return False
