@@ -3,6 +3,11 @@
 // Emitters send pre-signed events at a fixed total rate, or as fast as their
 // outstanding window allows when rate is 0; receivers record the delay from
 // emit to receipt. Bounded: stops after `duration_s` plus a drain of 3 s.
+// `role` splits the work over two processes so that the emitters' acks are not
+// delayed behind hundreds of receivers in one event loop: "receivers" connects
+// and joins, prints {"ready":true}, records [id, time] samples until its stdin
+// closes; "emitters" sends and reports its send times; "all" (default) does both.
+// Times are absolute (performance.timeOrigin + now()) so two processes compare.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { createPrivateKey, sign, randomBytes } from "node:crypto";
@@ -18,12 +23,17 @@ function canonical(v) {
   return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canonical(v[k])).join(",") + "}";
 }
 
-const now = () => performance.now();
+const now = () => performance.timeOrigin + performance.now();
+const role = cfg.role || "all";
 const pct = (xs, p) => {
   if (!xs.length) return null;
   const s = Float64Array.from(xs).sort();
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
+
+// A pipe takes large writes asynchronously: exit only once the line is out.
+const writeLine = (obj) =>
+  new Promise((resolve) => process.stdout.write(JSON.stringify(obj) + "\n", resolve));
 
 function connect(token) {
   return new Promise((resolve, reject) => {
@@ -51,23 +61,36 @@ async function main() {
   const deliveryLat = [];
   let delivered = 0;
   const receivers = [];
+  const nReceivers = role === "emitters" ? 0 : cfg.receivers;
   // Connect in small groups so the gateway's accept queue is not flooded.
-  for (let i = 0; i < cfg.receivers; i += 50) {
+  for (let i = 0; i < nReceivers; i += 50) {
     const group = [];
     for (let j = i; j < Math.min(cfg.receivers, i + 50); j++) group.push(connect(cfg.receiver_token));
     receivers.push(...(await Promise.all(group)));
   }
   const emitters = [];
-  for (const e of cfg.emitters) emitters.push({ sock: await connect(e.token), key: createPrivateKey(e.key_pem) });
+  const emitterCfgs = role === "receivers" ? [] : cfg.emitters;
+  for (const e of emitterCfgs) emitters.push({ sock: await connect(e.token), key: createPrivateKey(e.key_pem) });
   await Promise.all([...receivers, ...emitters.map((e) => e.sock)].map(join));
-  let measuring = false;
+  let measuring = role === "receivers";
+  const samples = [];
   for (const r of receivers) {
     r.on("event", (ev) => {
       if (!measuring) return;
       delivered++;
+      if ((delivered & 7) !== 0) return;
+      if (role === "receivers") { samples.push([ev.id, now()]); return; }
       const t = sentAt.get(ev.id);
-      if (t !== undefined && (delivered & 7) === 0) deliveryLat.push(now() - t);
+      if (t !== undefined) deliveryLat.push(now() - t);
     });
+  }
+  if (role === "receivers") {
+    console.log(JSON.stringify({ ready: true }));
+    await new Promise((resolve) => { process.stdin.on("end", resolve); process.stdin.resume(); });
+    await new Promise((r) => setTimeout(r, 500));
+    for (const s of receivers) s.close();
+    await writeLine({ receivers: receivers.length, delivered, samples });
+    process.exit(0);
   }
   // Pre-sign every event so signing does not compete with the measurement.
   const perEmitter = Math.ceil(((cfg.rate || cfg.max_events) * cfg.duration_s) / emitters.length);
@@ -135,8 +158,9 @@ async function main() {
     ack_ms: { p50: pct(ackLat, 50), p99: pct(ackLat, 99), max: pct(ackLat, 100) },
     delivery_ms: { p50: pct(deliveryLat, 50), p99: pct(deliveryLat, 99), max: pct(deliveryLat, 100) },
   };
-  console.log(JSON.stringify(result));
+  if (role === "emitters") result.sent_at = Object.fromEntries(sentAt);
   for (const s of [...receivers, ...emitters.map((e) => e.sock)]) s.close();
+  await writeLine(result);
   process.exit(0);
 }
 
