@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.anchoring.batcher import GatewayIdentity
+from gateway.anchoring.batcher import Batcher, GatewayIdentity
 from gateway.anchoring.ledger import AnchoredEvent, CommitOutcome
+from gateway.anchoring.outbox import BatchStore, StoredBatch
 from gateway.events.canonical import canonical_json
 from gateway.events.model import SignedEvent
 from gateway.identity.ca import EmbeddedCA
@@ -82,6 +83,28 @@ async def add_events(setup: Setup, channel: str, count: int, start: int = 0) -> 
         )
     results = await setup.events.append(items)
     return [r.stored.seq for r in results]
+
+
+async def record_batches(
+    setup: Setup, count: int, per_batch: int, channel: str = "market"
+) -> tuple[BatchStore, list[StoredBatch]]:
+    """Append ``count`` events and let a real batcher record them, ``per_batch`` a batch."""
+    store = BatchStore(setup.engine)
+    recorded: list[StoredBatch] = []
+    batcher = Batcher(
+        store,
+        setup.events,
+        setup.gateway,
+        max_events=per_batch,
+        max_ms=10_000,
+        on_recorded=recorded.append,
+        clock=lambda: 1,
+    )
+    await batcher.load()
+    await add_events(setup, channel, count)
+    batcher.notify(channel, count)
+    await batcher.flush()
+    return store, recorded
 
 
 class FakeAnchorLedger:

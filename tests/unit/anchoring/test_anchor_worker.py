@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from gateway.anchoring.batcher import Batcher
 from gateway.anchoring.errors import BacklogFull
 from gateway.anchoring.follower import Follower
 from gateway.anchoring.outbox import CONFIRMED, FINALIZED, RECORDED, BatchStore, StoredBatch
@@ -17,26 +16,12 @@ from gateway.config import AnchoringSettings
 from gateway.events.pipeline import Committed
 from gateway.events.publisher import StatusChange
 from gateway.ledger.events import Checkpoint
-from tests.unit.anchoring.anchorfakes import FakeAnchorLedger, Setup, add_events
+from tests.unit.anchoring.anchorfakes import FakeAnchorLedger, Setup, add_events, record_batches
 
 
 async def _record(setup: Setup, count: int, per_batch: int):  # type: ignore[no-untyped-def]
-    store = BatchStore(setup.engine)
-    out: list[StoredBatch] = []
-    batcher = Batcher(
-        store,
-        setup.events,
-        setup.gateway,
-        max_events=per_batch,
-        max_ms=10_000,
-        on_recorded=out.append,
-        clock=lambda: 1,
-    )
-    await batcher.load()
-    await add_events(setup, "market", count)
-    batcher.notify("market", count)
-    await batcher.flush()
-    return setup, store, out
+    store, recorded = await record_batches(setup, count, per_batch)
+    return setup, store, recorded
 
 
 async def _run(worker: ChannelWorker, until, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

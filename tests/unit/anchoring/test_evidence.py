@@ -15,27 +15,13 @@ from gateway.anchoring.proof import EventProof, verify_offline
 from gateway.events.errors import EventNotFound
 from gateway.merkle.hashing import RFC6962_SHA256
 from gateway.merkle.verify import verify_consistency
-from tests.unit.anchoring.anchorfakes import Setup, add_events
+from tests.unit.anchoring.anchorfakes import Setup, add_events, record_batches
 
 
 async def _evidence(
     setup: Setup, events: int, per_batch: int
 ) -> tuple[Evidence, list[StoredBatch]]:
-    store = BatchStore(setup.engine)
-    out: list[StoredBatch] = []
-    batcher = Batcher(
-        store,
-        setup.events,
-        setup.gateway,
-        max_events=per_batch,
-        max_ms=10_000,
-        on_recorded=out.append,
-        clock=lambda: 1,
-    )
-    await batcher.load()
-    await add_events(setup, "market", events)
-    batcher.notify("market", events)
-    await batcher.flush()
+    store, out = await record_batches(setup, events, per_batch)
     evidence = Evidence(
         store,
         setup.events,
