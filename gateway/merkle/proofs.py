@@ -33,6 +33,26 @@ AsyncLeafFetcher = Callable[[int, int], Awaitable[Sequence[bytes]]]
 DEFAULT_CHUNK = 1 << 16
 
 
+def _chunk_height(chunk: int) -> int:
+    """log2 of the largest power of two <= ``chunk``, so chunks line up with perfect subtrees."""
+    if chunk < 1:
+        raise InvalidTreeSizes(f"chunk must be >= 1, got {chunk}")
+    return chunk.bit_length() - 1
+
+
+def _exactly(got: Sequence[bytes], start: int, end: int) -> Sequence[bytes]:
+    """``got``, if the source returned every leaf of ``[start, end)``."""
+    if len(got) != end - start:
+        raise LeafSourceError(
+            f"asked the leaf source for leaves [{start}, {end}) and got {len(got)} "
+            f"instead of {end - start}; the log is shorter than the tree size asked for",
+            start=start,
+            end=end,
+            got=len(got),
+        )
+    return got
+
+
 class LeafSource:
     """Subtree roots over leaf hashes held in a sequence or behind a fetcher.
 
@@ -49,13 +69,10 @@ class LeafSource:
         cache: MutableMapping[tuple[int, int], bytes] | None = None,
         chunk: int = DEFAULT_CHUNK,
     ) -> None:
-        if chunk < 1:
-            raise InvalidTreeSizes(f"chunk must be >= 1, got {chunk}")
         self.hasher = hasher
         self._leaves = leaves
         self._cache = cache
-        # A power of two, so chunks line up with perfect subtrees.
-        self._chunk_height = chunk.bit_length() - 1
+        self._chunk_height = _chunk_height(chunk)
 
     def available(self) -> int | None:
         """How many leaves the source holds, when it can tell (a sequence can)."""
@@ -64,15 +81,7 @@ class LeafSource:
     def _fetch(self, start: int, end: int) -> Sequence[bytes]:
         leaves = self._leaves
         got = leaves(start, end) if callable(leaves) else leaves[start:end]
-        if len(got) != end - start:
-            raise LeafSourceError(
-                f"asked the leaf source for leaves [{start}, {end}) and got {len(got)} "
-                f"instead of {end - start}; the log is shorter than the tree size asked for",
-                start=start,
-                end=end,
-                got=len(got),
-            )
-        return got
+        return _exactly(got, start, end)
 
     def perfect_root(self, start: int, height: int) -> bytes:
         """Root of the perfect subtree of ``2**height`` leaves from ``start``."""
@@ -231,24 +240,14 @@ class AsyncLeafSource:
         cache: MutableMapping[tuple[int, int], bytes] | None = None,
         chunk: int = DEFAULT_CHUNK,
     ) -> None:
-        if chunk < 1:
-            raise InvalidTreeSizes(f"chunk must be >= 1, got {chunk}")
         self.hasher = hasher
         self._fetch_fn = fetch
         self._cache = cache
-        self._chunk_height = chunk.bit_length() - 1
+        self._chunk_height = _chunk_height(chunk)
 
     async def _fetch(self, start: int, end: int) -> Sequence[bytes]:
         got = await self._fetch_fn(start, end)
-        if len(got) != end - start:
-            raise LeafSourceError(
-                f"asked the leaf source for leaves [{start}, {end}) and got {len(got)} "
-                f"instead of {end - start}; the log is shorter than the tree size asked for",
-                start=start,
-                end=end,
-                got=len(got),
-            )
-        return got
+        return _exactly(got, start, end)
 
     async def perfect_root(self, start: int, height: int) -> bytes:
         """Root of the perfect subtree of ``2**height`` leaves from ``start``."""
