@@ -5,7 +5,19 @@ consenters, Org1-3 as application orgs. Each org definition carries its own
 ``OrdererEndpoints`` / ``AnchorPeers``, so the genesis block already tells the
 peers where the orderers and the other orgs' peers are: no anchor-peer update
 transaction is needed. Both the lifecycle and the default endorsement policy
-are MAJORITY of the orgs, so no single org can write alone.
+are a majority of the orgs' peers, so no single org can write alone.
+
+The application group's Readers, Writers and Endorsement policies are written
+out as signature policies over the orgs' principals rather than as Fabric's
+usual ImplicitMeta rules ("ANY Readers", "MAJORITY Endorsement"). They admit
+exactly the same identities, but an ImplicitMeta rule evaluates each org's
+sub-policy in turn and each sub-policy verifies every signature again: a
+MAJORITY check of two endorsements cost 4-6 ECDSA verifications per peer per
+transaction, and an ANY check of a proposal 1-3, where a signature policy
+verifies each signature once. ECDSA verification was a third of the peers' CPU
+under load; the change took committed submits/s from 217 to 252 (BatchTimeout
+200 ms, 128 concurrent, this 2-core machine). The price: adding an org to the
+channel means rewriting these policies too, not only adding its group.
 """
 
 from __future__ import annotations
@@ -68,6 +80,29 @@ def _org(layout: Layout, org: OrgSpec, topology: Topology) -> dict[str, Any]:
     return definition
 
 
+def _principals(topology: Topology, roles: tuple[str, ...]) -> str:
+    return ", ".join(f"'{o.msp_id}.{role}'" for o in topology.peer_orgs for role in roles)
+
+
+def _application_policies(topology: Topology) -> dict[str, dict[str, str]]:
+    """The application group's policies, as signature policies (see the module doc).
+
+    Each is the union of the orgs' own policies of that name (``_org``): any
+    org's admin, peer or client reads; any org's admin or client writes; peers of
+    a majority of the orgs endorse. A signature satisfies at most one principal,
+    so two peers of one org never make a majority.
+    """
+    majority = len(topology.peer_orgs) // 2 + 1
+    peers = _principals(topology, ("peer",))
+    return {
+        "Readers": _sig(f"OR({_principals(topology, ('admin', 'peer', 'client'))})"),
+        "Writers": _sig(f"OR({_principals(topology, ('admin', 'client'))})"),
+        "Admins": _meta("MAJORITY Admins"),
+        "LifecycleEndorsement": _sig(f"OutOf({majority}, {peers})"),
+        "Endorsement": _sig(f"OutOf({majority}, {peers})"),
+    }
+
+
 def configtx_document(
     layout: Layout, topology: Topology, batch_timeout_ms: int, raft_tick_ms: int
 ) -> dict[str, Any]:
@@ -114,11 +149,7 @@ def configtx_document(
         },
         "Application": {
             "Organizations": app_orgs,
-            "Policies": {
-                **standard,
-                "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
-                "Endorsement": _meta("MAJORITY Endorsement"),
-            },
+            "Policies": _application_policies(topology),
             "Capabilities": {"V2_5": True},
         },
     }

@@ -49,7 +49,7 @@ from network.errors import (
 from network.install import FabricInstall
 from network.layout import Layout
 from network.probe import GatewayProbe, Signer
-from network.processes import ProcessSpec, Running, is_alive, read_pid, spawn, stop
+from network.processes import ProcessSpec, Running, is_alive, read_pid, running_in, spawn, stop
 from network.profile import NetworkProfile, build_profile
 from network.topology import HOST, OrgSpec, PeerNode, Topology, build_topology
 
@@ -148,7 +148,11 @@ class Network:
         t, lay, inst, path = self.topology, self.layout, self.install, self.env_path
         specs = [fabric_ca.server_spec(inst, lay, org, path, create=create) for org in t.orgs]
         specs += [nodes.orderer_spec(inst, lay, t, o, path) for o in t.orderers]
-        specs += [nodes.peer_spec(inst, lay, t, p, path) for p in t.peers]
+        memory = self.settings.network.peer_memory_mib
+        gogc = self.settings.network.peer_gogc
+        specs += [
+            nodes.peer_spec(inst, lay, t, p, path, memory_mib=memory, gogc=gogc) for p in t.peers
+        ]
         if self.nodes_via is not None:
             specs = [self.nodes_via(s) for s in specs]
         return specs
@@ -204,12 +208,7 @@ class Network:
 
     def running(self) -> dict[str, int]:
         """Every process of ours that is alive, by name."""
-        alive = {}
-        for pid_file in self._all_pid_files():
-            pid = read_pid(pid_file)
-            if pid is not None:
-                alive[pid_file.stem] = pid
-        return alive
+        return running_in(self.layout.run_dir)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:

@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from gateway.errors import ConfigError
 from network.install import FabricInstall
 from network.layout import Layout
 from network.processes import ProcessSpec
@@ -47,14 +48,20 @@ def go_memory(limit_mib: int, gogc: int) -> dict[str, str]:
     return {"GOGC": str(gogc), "GOMEMLIMIT": f"{limit_mib}MiB"}
 
 
+# Fabric logs every gRPC call at INFO: about 3 KB of peer log per transaction,
+# a gigabyte an hour at 300 tx/s, with no rotation here. Failed endorsements,
+# submissions and deliveries are still logged, at WARN, by the gateway, the
+# endorser and the broadcast handler.
+LOGGING_SPEC = "info:comm.grpc.server=warning"
+
 # Orderers use little CPU (about a third of a core at 100 tx/s): keep them lean.
 ORDERER_MEMORY_MIB = 40
 ORDERER_GOGC = 50
-# Peers are the bottleneck (endorsement and validation): with GOGC=50 and a 64 MiB
-# limit, garbage collection halved the committed rate (95 against 167-180 tx/s
-# measured with scripts/bench/fabric_client.py at 64 concurrent submits).
-PEER_MEMORY_MIB = 96
-PEER_GOGC = 100
+# Peers take their limit and GOGC from the settings (network.peer_memory_mib,
+# network.peer_gogc): they are the CPU bottleneck, and how much memory to give them
+# is the operator's trade (see network/README.md). Below this limit a peer's own
+# caches (about 40 MiB of LevelDB memtables) leave the collector running nonstop.
+MIN_PEER_MEMORY_MIB = 64
 
 _VM_ENDPOINT = re.compile(r"^(\s*endpoint:\s*)unix:///var/run/docker\.sock\s*$", re.MULTILINE)
 
@@ -81,7 +88,7 @@ def orderer_spec(
         "PATH": env_path,
         **go_memory(ORDERER_MEMORY_MIB, ORDERER_GOGC),
         "FABRIC_CFG_PATH": str(layout.config_dir),
-        "FABRIC_LOGGING_SPEC": "info",
+        "FABRIC_LOGGING_SPEC": LOGGING_SPEC,
         "FABRIC_LOGGING_FORMAT": LOG_FORMAT,
         "ORDERER_GENERAL_LISTENADDRESS": HOST,
         "ORDERER_GENERAL_LISTENPORT": str(node.port),
@@ -115,8 +122,21 @@ def orderer_spec(
 
 
 def peer_spec(
-    install: FabricInstall, layout: Layout, topology: Topology, node: PeerNode, env_path: str
+    install: FabricInstall,
+    layout: Layout,
+    topology: Topology,
+    node: PeerNode,
+    env_path: str,
+    *,
+    memory_mib: int,
+    gogc: int,
 ) -> ProcessSpec:
+    if memory_mib < MIN_PEER_MEMORY_MIB or gogc <= 0:
+        raise ConfigError(
+            f"network.peer_memory_mib must be at least {MIN_PEER_MEMORY_MIB} and "
+            f"network.peer_gogc positive (got {memory_mib} MiB, GOGC={gogc}); "
+            "see network/README.md"
+        )
     org = topology.org(node.org)
     ident = layout.node_identity(org.slug, node.name)
     tls = ident / "tls"
@@ -127,9 +147,9 @@ def peer_spec(
     )
     env = {
         "PATH": env_path,
-        **go_memory(PEER_MEMORY_MIB, PEER_GOGC),
+        **go_memory(memory_mib, gogc),
         "FABRIC_CFG_PATH": str(layout.config_dir),
-        "FABRIC_LOGGING_SPEC": "info",
+        "FABRIC_LOGGING_SPEC": LOGGING_SPEC,
         "FABRIC_LOGGING_FORMAT": LOG_FORMAT,
         "CORE_PEER_ID": node.name,
         "CORE_PEER_LOCALMSPID": org.msp_id,

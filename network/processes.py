@@ -102,6 +102,16 @@ def read_pid(pid_file: Path) -> int | None:
     return pid
 
 
+def running_in(run_dir: Path) -> dict[str, int]:
+    """Every process recorded by a pid file in ``run_dir`` that is still alive, by name."""
+    alive = {}
+    for pid_file in sorted(run_dir.glob("*.pid")) if run_dir.is_dir() else []:
+        pid = read_pid(pid_file)
+        if pid is not None:
+            alive[pid_file.stem] = pid
+    return alive
+
+
 def is_alive(pid: int) -> bool:
     _reap(pid)
     return _start_time(pid) is not None
@@ -145,6 +155,17 @@ def proportional_kib(pid: int) -> int:
     except OSError:
         return 0
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used, in seconds (0 if gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # utime and stime: fields 14 and 15 of stat(5), in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def resident_kib(pid: int) -> int:

@@ -28,6 +28,8 @@ import grpc
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from node_usage import memory_report  # noqa: E402
+
 from gateway.config import load_settings  # noqa: E402
 from network import nodes  # noqa: E402
 from network.control import Network  # noqa: E402
@@ -35,37 +37,10 @@ from network.install import find_fabric  # noqa: E402
 from network.probe import probe_for  # noqa: E402
 from network.processes import (  # noqa: E402
     is_alive,
-    proportional_kib,
     read_pid,
-    resident_kib,
 )
 
 TESTCC = REPO / "tests" / "chaincode" / "testcc"
-
-
-def rss_mib(network: Network) -> tuple[float, dict[str, float]]:
-    per = {name: resident_kib(pid) / 1024 for name, pid in network.running().items()}
-    return sum(per.values()), per
-
-
-def pss_mib(network: Network) -> float:
-    return sum(proportional_kib(pid) for pid in network.running().values()) / 1024
-
-
-def memory_line(network: Network) -> str:
-    total, per = rss_mib(network)
-    return (
-        f"{total:.0f} MiB summed VmRSS in {len(per)} processes ({by_kind(per)}); "
-        f"{pss_mib(network):.0f} MiB summed Pss (shared binary pages counted once)"
-    )
-
-
-def by_kind(per: dict[str, float]) -> str:
-    kinds: dict[str, float] = {}
-    for name, mib in per.items():
-        kind = "chaincode" if name.startswith("cc.") else name.split(".")[0].rstrip("0123456789")
-        kinds[kind] = kinds.get(kind, 0.0) + mib
-    return ", ".join(f"{k} {v:.0f}" for k, v in sorted(kinds.items()))
 
 
 def load(network: Network, total: int, threads: int) -> tuple[float, int]:
@@ -151,13 +126,13 @@ def main() -> int:
         warm = network.deploy(TESTCC, "testcc")
         print(f"  deploy-chaincode warm (already committed): {warm.seconds:.2f} s")
         time.sleep(3)
-        print(f"  resident idle: {memory_line(network)}")
+        print(f"  resident idle: {memory_report(network.layout.run_dir)}")
         seconds, failed = load(network, args.tx, args.threads)
         print(
             f"  {args.tx} tx with {args.threads} threads: {seconds:.1f} s, "
             f"{args.tx / seconds:.0f} tx/s, {failed} failed"
         )
-        print(f"  resident after {args.tx} tx: {memory_line(network)}")
+        print(f"  resident after {args.tx} tx: {memory_report(network.layout.run_dir)}")
         kills = [leader_kill(network) for _ in range(args.kills)]
         if kills:
             print(

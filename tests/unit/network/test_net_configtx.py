@@ -45,12 +45,29 @@ def test_application_orgs_with_anchor_peers_and_majority(tmp_path: Path) -> None
         assert org["AnchorPeers"] == [{"Host": "127.0.0.1", "Port": peer.port}]
         assert org["Policies"]["Endorsement"]["Rule"] == f"OR('{org['ID']}.peer')"
         assert org["MSPDir"].endswith(f"orgs/{org['ID'][:-3].lower()}/msp")
-    assert app["Policies"]["Endorsement"] == {
-        "Type": "ImplicitMeta",
-        "Rule": "MAJORITY Endorsement",
+    majority = {
+        "Type": "Signature",
+        "Rule": "OutOf(2, 'Org1MSP.peer', 'Org2MSP.peer', 'Org3MSP.peer')",
     }
-    assert app["Policies"]["LifecycleEndorsement"]["Rule"] == "MAJORITY Endorsement"
+    assert app["Policies"]["Endorsement"] == majority
+    assert app["Policies"]["LifecycleEndorsement"] == majority
     assert app["Capabilities"] == {"V2_5": True}
+
+
+def test_application_readers_and_writers_are_the_union_of_the_orgs(tmp_path: Path) -> None:
+    # One signature policy admitting whom the orgs' own policies admit: each
+    # signature is verified once, not once per org as under "ANY Readers".
+    app = _profile(tmp_path)["Application"]
+    for name in ("Readers", "Writers"):
+        policy = app["Policies"][name]
+        assert policy["Type"] == "Signature"
+        union = set()
+        for org in app["Organizations"]:
+            rule = org["Policies"][name]["Rule"]
+            union |= {p.strip(" '") for p in rule[len("OR(") : -1].split(",")}
+        admitted = {p.strip(" '") for p in policy["Rule"][len("OR(") : -1].split(",")}
+        assert admitted == union
+    assert app["Policies"]["Admins"] == {"Type": "ImplicitMeta", "Rule": "MAJORITY Admins"}
 
 
 def test_written_file_is_yaml_and_deterministic(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_settings
+from gateway.errors import ConfigError
 from network.control import Network
 from network.errors import NetworkError, NotRunning
 from network.install import find_fabric
@@ -43,3 +44,30 @@ def test_commands_needing_a_network_say_so(tmp_path: Path) -> None:
     with pytest.raises(NotRunning):
         network.profile()
     assert network.down() == []
+
+
+def test_peer_memory_comes_from_the_settings(tmp_path: Path) -> None:
+    network = _network(tmp_path, 9300)
+    settings = dataclasses.replace(
+        network.settings,
+        network=dataclasses.replace(network.settings.network, peer_memory_mib=192, peer_gogc=150),
+    )
+    specs = Network(settings, network.install).node_specs()
+    peers = [s for s in specs if s.name.startswith("peer")]
+    assert len(peers) == 3
+    assert {(s.env["GOMEMLIMIT"], s.env["GOGC"]) for s in peers} == {("192MiB", "150")}
+    others = [s for s in network.node_specs() if s.name.startswith("orderer")]
+    assert {s.env["GOMEMLIMIT"] for s in others} == {"40MiB"}
+
+
+@pytest.mark.parametrize(("memory", "gogc"), [(32, 100), (96, 0)])
+def test_too_little_peer_memory_is_refused(tmp_path: Path, memory: int, gogc: int) -> None:
+    network = _network(tmp_path, 9300)
+    settings = dataclasses.replace(
+        network.settings,
+        network=dataclasses.replace(
+            network.settings.network, peer_memory_mib=memory, peer_gogc=gogc
+        ),
+    )
+    with pytest.raises(ConfigError, match=r"network\.peer_memory_mib must be at least 64"):
+        Network(settings, network.install).node_specs()

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from network.processes import ProcessSpec, is_alive, read_pid, resident_kib, spawn, stop
+from network.processes import (
+    ProcessSpec,
+    cpu_seconds,
+    is_alive,
+    read_pid,
+    resident_kib,
+    running_in,
+    spawn,
+    stop,
+)
 
 
 def _spec(tmp_path: Path, argv: tuple[str, ...]) -> ProcessSpec:
@@ -41,3 +51,27 @@ def test_reused_pid_is_not_ours(tmp_path: Path) -> None:
     assert read_pid(pid_file) is None
     pid_file.write_text("999999999\n")
     assert read_pid(pid_file) is None
+
+
+def test_running_in_and_cpu_seconds(tmp_path: Path) -> None:
+    # A child that counts for a while, then sleeps: its pid file is found, a stale
+    # one is not, and its CPU time is reported in seconds (not clock ticks).
+    spec = _spec(
+        tmp_path,
+        ("/bin/sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; exec sleep 30"),
+    )
+    (tmp_path / "gone.pid").write_text("999999999\n1\n")
+    running = spawn(spec)
+    try:
+        assert running_in(tmp_path) == {"s": running.pid}
+        used = 0.0
+        for _ in range(200):  # at most 20 s: until the count is done
+            time.sleep(0.1)
+            if cpu_seconds(running.pid) == used and used > 0:
+                break
+            used = cpu_seconds(running.pid)
+        assert 0.05 <= used < 20
+    finally:
+        stop([running], timeout=5)
+    assert cpu_seconds(running.pid) == 0.0
+    assert running_in(tmp_path / "absent") == {}
