@@ -4,7 +4,9 @@ Where things are (one type per module, mirroring the protocol):
 
 - ``gateway.py`` :class:`Gateway` → ``network.py`` Network → ``contract.py``
   Contract → ``proposal.py`` Proposal → ``transaction.py`` Transaction →
-  ``commit.py`` Commit/Status; ``events.py`` chaincode events and checkpoints.
+  ``commit.py`` Commit/Status; ``events.py`` chaincode events and checkpoints;
+  ``commit_watch.py`` commit statuses from one filtered-block stream per
+  channel (CommitStatus calls remain the fallback).
 - ``connect.py`` ``from_profile(profile, msp_dir, org=...)``: a Gateway for the
   native network.
 - ``transport.py`` the one seam to whatever answers (``grpc_transport.py``

@@ -5,9 +5,11 @@
 per-call deadline, failover to another peer when one is down, retry of
 Endorse on ``FAILED_PRECONDITION`` (a restarted peer whose gossip has not
 found the other organisations yet) with backoff within the deadline,
-CommitStatus under a deadline with resubmission of the same signed
-transaction when it looks lost (not merely slow: resubmitting under load
-would only add load), and translation of every :class:`RpcError` into a typed
+commit status under a deadline (from the channel's filtered-block stream,
+:mod:`gateway.ledger.commit_watch`, when it can answer; else a CommitStatus
+call) with resubmission of the same signed transaction when it looks lost
+(not merely slow: resubmitting under load would only add load), and
+translation of every :class:`RpcError` into a typed
 :mod:`gateway.ledger.errors` error carrying the transaction id.
 """
 
@@ -23,6 +25,7 @@ from fabric_protos.gateway import gateway_pb2
 
 from gateway.identity.msp import Identity
 from gateway.identity.signing import Signer
+from gateway.ledger.commit_watch import CommitWatcher
 from gateway.ledger.endpoints import Failover
 from gateway.ledger.errors import (
     CommitStatusError,
@@ -123,18 +126,24 @@ class Client:
         *,
         signer: Signer | None = None,
         timeouts: Timeouts | None = None,
+        watch_commits: bool = True,
     ) -> None:
         self.identity = identity
         self.creator = identity.serialize()
         self.signer = signer
         self.failover = transports
         self.timeouts = timeouts or Timeouts()
-        # How often the client had to ride something out: for logs and benchmarks.
+        # How often the client had to ride something out, and where commit statuses
+        # came from: for logs and benchmarks.
         self.counters: collections.Counter[str] = collections.Counter()
         # Loop time of the last commit status received, and per peer the newest
         # submission time among the transactions it gave a status for (_probably_lost).
         self._last_commit_seen = float("-inf")
         self._newest_committed_submit: dict[str, float] = {}
+        # Per channel, the filtered-block stream that answers commit statuses; only
+        # with a signer (it signs its own request), and unless turned off.
+        self._watch_commits = watch_commits and signer is not None
+        self._watchers: dict[str, CommitWatcher] = {}
 
     def sign_digest(self, digest: bytes, *, what: str, transaction_id: str = "") -> bytes:
         """Sign with the client's signer; :class:`SignatureRequired` when it has none."""
@@ -252,57 +261,105 @@ class Client:
         quiet_since = max(self._last_commit_seen, submitted_at)
         return now - quiet_since >= self.timeouts.commit_attempt
 
+    def commit_watcher(self, channel_id: str) -> CommitWatcher | None:
+        """The channel's filtered-block stream (started on first use), or None."""
+        if not self._watch_commits or not channel_id or self.signer is None:
+            return None
+        watcher = self._watchers.get(channel_id)
+        if watcher is None:
+            watcher = CommitWatcher(self.failover, channel_id, self.creator, self.signer)
+            self._watchers[channel_id] = watcher
+        watcher.start()
+        return watcher if watcher.enabled else None
+
+    def _committed(self, peer: str, submitted_at: float) -> None:
+        self._last_commit_seen = asyncio.get_running_loop().time()
+        newest = self._newest_committed_submit.get(peer, float("-inf"))
+        self._newest_committed_submit[peer] = max(newest, submitted_at)
+
+    @staticmethod
+    def _out_of_time(transaction_id: str, status: str) -> LedgerTimeout:
+        return LedgerTimeout(
+            f"no commit status for transaction {transaction_id} before the "
+            "deadline; it may still commit: ask again later with its id",
+            transaction_id=transaction_id,
+            status=status,
+            stage="commit status",
+        )
+
     async def commit_status(
         self,
-        request: gateway_pb2.SignedCommitStatusRequest,
+        request: gateway_pb2.SignedCommitStatusRequest
+        | Callable[[], gateway_pb2.SignedCommitStatusRequest],
         *,
         transaction_id: str,
         resubmit: gateway_pb2.SubmitRequest | None,
         submitted_at: float | None = None,
+        submit_started_at: float | None = None,
+        channel_id: str = "",
         timeout: float | None = None,
     ) -> gateway_pb2.CommitStatusResponse:
         """The commit status; ``resubmit`` is sent again when the transaction seems lost.
 
-        Each attempt has its own deadline (``Timeouts.commit_attempt``). When one
-        expires and the transaction looks lost (see ``_probably_lost``) the same
-        signed transaction is submitted again; it can only commit once.
+        Each attempt has its own deadline (``Timeouts.commit_attempt``). The first
+        is answered by the channel's filtered-block stream when it covers the
+        transaction (its submission began at ``submit_started_at``, after the
+        stream was live); otherwise, and for every later attempt, by a
+        CommitStatus call (``request``, or a function building it: signing is
+        skipped when the stream answers). When an attempt expires and the
+        transaction looks lost (see ``_probably_lost``) the same signed
+        transaction is submitted again; it can only commit once.
         """
         deadline = self._deadline(timeout, self.timeouts.commit_status)
         submitted_at = self.note_submitted() if submitted_at is None else submitted_at
+        watcher = self.commit_watcher(channel_id)
+        use_watcher = (
+            watcher is not None
+            and submit_started_at is not None
+            and watcher.covers(submit_started_at)
+        )
         asked = ""
 
         async def ask(transport: GatewayTransport, left: float) -> gateway_pb2.CommitStatusResponse:
-            nonlocal asked
+            nonlocal asked, request
+            if callable(request):
+                request = request()
             asked = transport.endpoint
             return await transport.commit_status(request, timeout=left)
 
         while True:
             attempt_end = min(deadline, self._deadline(None, self.timeouts.commit_attempt))
-            try:
-                response = await self._once("commit status", transaction_id, attempt_end, ask)
-            except CommitStatusError as exc:
-                # Asking again is harmless; a stream reset by the connection is not an answer.
-                if exc.status not in _TRANSPORT_FAILURES or self._remaining(deadline) <= 0.05:
-                    raise
-                self.counters["commit_status_retry"] += 1
-                await asyncio.sleep(min(0.1, max(self._remaining(deadline), 0)))
-                continue
-            except (LedgerTimeout, LedgerUnavailable) as exc:
+            if use_watcher and watcher is not None:
+                use_watcher = False
+                seen = await watcher.wait(transaction_id, self._remaining(attempt_end))
+                if seen is not None:
+                    self.counters["commit_status_from_blocks"] += 1
+                    self._committed(seen.endpoint, submitted_at)
+                    return gateway_pb2.CommitStatusResponse(
+                        result=seen.code, block_number=seen.block_number
+                    )
+                asked = watcher.endpoint
                 if self._remaining(deadline) <= 0.05:
-                    raise LedgerTimeout(
-                        f"no commit status for transaction {transaction_id} before the "
-                        "deadline; it may still commit: ask again later with its id",
-                        transaction_id=transaction_id,
-                        status=exc.status,
-                        stage="commit status",
-                    ) from None
-                if isinstance(exc, LedgerUnavailable):
-                    await asyncio.sleep(min(0.2, max(self._remaining(deadline), 0)))
+                    raise self._out_of_time(transaction_id, StatusCode.DEADLINE_EXCEEDED.name)
             else:
-                self._last_commit_seen = asyncio.get_running_loop().time()
-                newest = self._newest_committed_submit.get(asked, float("-inf"))
-                self._newest_committed_submit[asked] = max(newest, submitted_at)
-                return response
+                try:
+                    response = await self._once("commit status", transaction_id, attempt_end, ask)
+                except CommitStatusError as exc:
+                    # Asking again is harmless; a stream reset by the connection is not an answer.
+                    if exc.status not in _TRANSPORT_FAILURES or self._remaining(deadline) <= 0.05:
+                        raise
+                    self.counters["commit_status_retry"] += 1
+                    await asyncio.sleep(min(0.1, max(self._remaining(deadline), 0)))
+                    continue
+                except (LedgerTimeout, LedgerUnavailable) as exc:
+                    if self._remaining(deadline) <= 0.05:
+                        raise self._out_of_time(transaction_id, exc.status) from None
+                    if isinstance(exc, LedgerUnavailable):
+                        await asyncio.sleep(min(0.2, max(self._remaining(deadline), 0)))
+                else:
+                    self.counters["commit_status_calls"] += 1
+                    self._committed(asked, submitted_at)
+                    return response
             if resubmit is not None and self._probably_lost(submitted_at, asked):
                 self.counters["resubmit"] += 1
                 try:
@@ -313,6 +370,9 @@ class Client:
                 submitted_at = self.note_submitted()
 
     async def close(self) -> None:
+        for watcher in self._watchers.values():
+            await watcher.close()
+        self._watchers.clear()
         await self.failover.close()
 
 

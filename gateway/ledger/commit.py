@@ -95,8 +95,10 @@ class Commit:
         request_bytes: builtins.bytes | None = None,
         signature: builtins.bytes | None = None,
         submitted_at: float | None = None,
+        submit_started_at: float | None = None,
     ) -> None:
         self._submitted_at = submitted_at
+        self._submit_started_at = submit_started_at
         self._client = client
         self._transaction_id = transaction_id
         self._channel_id = channel_id
@@ -142,26 +144,33 @@ class Commit:
             request_bytes=self._request_bytes,
             signature=signature,
             submitted_at=self._submitted_at,
+            submit_started_at=self._submit_started_at,
         )
 
     async def status(self, *, timeout: float | None = None) -> Status:
         """Wait for the commit status (with a deadline, resubmitting when it does not come)."""
-        if self._signature is None:
-            self._signature = self._client.sign_digest(
-                self.digest(), what="commit status request", transaction_id=self._transaction_id
-            )
-        request = gateway_pb2.SignedCommitStatusRequest(
-            request=self._request_bytes, signature=self._signature
-        )
         response = await self._client.commit_status(
-            request,
+            self._signed_request,
             transaction_id=self._transaction_id,
             resubmit=self._submit_request,
             submitted_at=self._submitted_at,
+            submit_started_at=self._submit_started_at,
+            channel_id=self._channel_id,
             timeout=timeout,
         )
         return Status(
             transaction_id=self._transaction_id,
             code=int(response.result),
             block_number=int(response.block_number),
+        )
+
+    def _signed_request(self) -> gateway_pb2.SignedCommitStatusRequest:
+        # Built only when a CommitStatus call is needed: the filtered-block stream
+        # answers most transactions without one.
+        if self._signature is None:
+            self._signature = self._client.sign_digest(
+                self.digest(), what="commit status request", transaction_id=self._transaction_id
+            )
+        return gateway_pb2.SignedCommitStatusRequest(
+            request=self._request_bytes, signature=self._signature
         )

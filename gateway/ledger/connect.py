@@ -71,6 +71,7 @@ def from_profile(
     failover_cooldown_s: float = 2.0,
     spread: bool = False,
     transports: Sequence[GatewayTransport] | None = None,
+    watch_commits: bool = True,
 ) -> Gateway:
     """A Gateway for the member in ``msp_dir`` of ``org`` (name like "Org1" or MSP id)."""
     loaded = _profile(profile)
@@ -89,4 +90,5 @@ def from_profile(
         timeouts=timeouts,
         failover_cooldown_s=failover_cooldown_s,
         spread=spread,
+        watch_commits=watch_commits,
     )

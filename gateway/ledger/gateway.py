@@ -49,6 +49,7 @@ class Gateway:
         failover_cooldown_s: float = 2.0,
         spread: bool = False,
         close_transports: bool = True,
+        watch_commits: bool = True,
     ) -> None:
         self._close_transports = close_transports
         self.client = Client(
@@ -56,6 +57,7 @@ class Gateway:
             Failover(transports, cooldown_s=failover_cooldown_s, spread=spread),
             signer=signer,
             timeouts=timeouts or Timeouts(),
+            watch_commits=watch_commits,
         )
 
     @property

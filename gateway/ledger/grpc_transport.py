@@ -2,7 +2,9 @@
 
 :class:`GrpcTransport` implements :class:`~gateway.ledger.transport.GatewayTransport`
 over one HTTP/2 connection per peer, opened on first use and reused by every
-call and every Gateway that shares the transport. TLS trusts the given CA
+call and every Gateway that shares the transport. The same connection carries
+the peer's Deliver service for filtered blocks (``deliver_filtered``), from
+which :mod:`gateway.ledger.commit_watch` learns commit statuses. TLS trusts the given CA
 bundle (the org's TLS CA); ``server_name_override`` is the name the peer's
 certificate carries when it is dialled by another name. Every gRPC failure
 becomes :class:`~gateway.ledger.transport.RpcError`, with the per-peer
@@ -15,7 +17,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
+from fabric_protos.peer import events_pb2, events_pb2_grpc
 
 from gateway.ledger.endpoints import Endpoint
 from gateway.ledger.rpc_status import STATUS_DETAILS_KEY, decode_error_details
@@ -53,6 +57,7 @@ class GrpcTransport:
         self._endpoint = endpoint
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
+        self._deliver: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -79,6 +84,7 @@ class GrpcTransport:
                     self._endpoint.address, credentials, options=options
                 )
             self._stub = gateway_pb2_grpc.GatewayStub(self._channel)
+            self._deliver = events_pb2_grpc.DeliverStub(self._channel)
         return self._stub
 
     async def _unary(self, method: str, request: Any, timeout: float) -> Any:
@@ -120,7 +126,22 @@ class GrpcTransport:
         finally:
             call.cancel()
 
+    async def deliver_filtered(
+        self, envelope: common_pb2.Envelope
+    ) -> AsyncIterator[events_pb2.DeliverResponse]:
+        """The peer's filtered blocks for a signed seek envelope (Deliver service)."""
+        self._get_stub()
+        call = self._deliver.DeliverFiltered(iter([envelope]))
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as exc:
+            raise _rpc_error(exc, self.endpoint) from None
+        finally:
+            call.cancel()
+
     async def close(self) -> None:
         channel, self._channel, self._stub = self._channel, None, None
+        self._deliver = None
         if channel is not None:
             await channel.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gateway.ledger.commit import Commit
 from gateway.ledger.contract import Contract
 from gateway.ledger.events import ChaincodeEventStream, Checkpoint, Checkpointer
 
@@ -19,6 +20,10 @@ class Network:
     def contract(self, chaincode: str, contract_name: str = "") -> Contract:
         """A chaincode on this channel (``contract_name`` selects one contract in it)."""
         return Contract(self, chaincode, contract_name)
+
+    def commit(self, transaction_id: str) -> Commit:
+        """A transaction submitted earlier, by id: ``status()`` asks the peer how it ended."""
+        return Commit(self.client, transaction_id=transaction_id, channel_id=self.name)
 
     def chaincode_events(
         self,

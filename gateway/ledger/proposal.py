@@ -77,7 +77,7 @@ class BuiltProposal:
     chaincode: str
 
 
-def _timestamp(now_ns: int | None) -> timestamp_pb2.Timestamp:
+def header_timestamp(now_ns: int | None) -> timestamp_pb2.Timestamp:
     ns = time.time_ns() if now_ns is None else now_ns
     ts = timestamp_pb2.Timestamp()
     ts.seconds, ts.nanos = divmod(ns, 1_000_000_000)
@@ -103,7 +103,7 @@ def build_proposal(
     chaincode_id = chaincode_pb2.ChaincodeID(name=chaincode)
     channel_header = common_pb2.ChannelHeader(
         type=common_pb2.ENDORSER_TRANSACTION,
-        timestamp=_timestamp(timestamp_ns),
+        timestamp=header_timestamp(timestamp_ns),
         channel_id=channel_id,
         tx_id=tx_id,
         epoch=0,

@@ -255,6 +255,7 @@ class Transaction:
             channel_id=self._channel_id,
             prepared_transaction=self._envelope,
         )
+        submit_started_at = self._client.note_submitted()
         await self._client.submit(request, timeout=timeout)
         submitted_at = self._client.note_submitted()
         return Commit(
@@ -265,4 +266,5 @@ class Transaction:
             # Parsed only if asked for: most callers of submit_async never look.
             result=lambda: self.result,
             submitted_at=submitted_at,
+            submit_started_at=submit_started_at,
         )

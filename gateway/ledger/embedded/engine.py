@@ -110,11 +110,10 @@ _WRITERS_DENIED = (
     "implicit policy evaluation failed - 0 sub-policies were satisfied, but this policy "
     "requires 1 of the 'Writers' sub-policies to be satisfied: permission denied"
 )
+# The network's Application Readers is a signature policy (network/configtx.py).
 _READERS_DENIED = (
     "Failed evaluating policy on signed data during check policy on channel [{channel}] with "
-    "policy [/Channel/Application/Readers]: [implicit policy evaluation failed - 0 "
-    "sub-policies were satisfied, but this policy requires 1 of the 'Readers' sub-policies to "
-    "be satisfied]"
+    "policy [/Channel/Application/Readers]: [signature set did not satisfy policy]"
 )
 
 #: Contracts of a chaincode, or ``"module:ATTRIBUTE"`` naming them (imported on first use).

@@ -104,6 +104,36 @@ async def test_commit_status_gives_the_block_the_event_came_in(
     )
 
 
+async def test_commit_statuses_come_from_the_filtered_block_stream(
+    fabric_network: NetworkProfile, testcc: Any
+) -> None:
+    org = fabric_network.org("Org1")
+    gw = from_profile(fabric_network, org.admin_msp_dir, org="Org1")
+    plain = from_profile(fabric_network, org.admin_msp_dir, org="Org1", watch_commits=False)
+    try:
+        channel = fabric_network.channel
+        contract = gw.network(channel).contract(CHAINCODE)
+        await contract.submit("Put", _key(), "first")  # opens the stream
+        watcher = gw.client.commit_watcher(channel)
+        assert watcher is not None
+        loop = asyncio.get_running_loop()
+        for _ in range(100):
+            if watcher.covers(loop.time()):
+                break
+            await asyncio.sleep(0.1)
+        assert watcher.covers(loop.time()), watcher.disabled_reason or "stream never went live"
+        submitted = await asyncio.gather(*(contract.submit("Put", _key(), "v") for _ in range(20)))
+        assert gw.client.counters["commit_status_from_blocks"] == 20
+        # Each answer is the one the peer's CommitStatus gives.
+        for result in submitted:
+            status = await plain.network(channel).commit(result.transaction_id).status(timeout=30)
+            assert (status.code_name, status.block_number) == ("VALID", result.block_number)
+        assert plain.client.counters["commit_status_calls"] == 20
+    finally:
+        await gw.close()
+        await plain.close()
+
+
 async def test_chaincode_error_is_an_endorse_error_with_its_message(
     org1_gateway: Gateway, fabric_network: NetworkProfile
 ) -> None:

@@ -520,9 +520,8 @@ async def test_commit_status_request_signed_by_another_key_is_denied(
     assert (info.value.status, info.value.message) == (
         StatusCode.PERMISSION_DENIED,
         "Failed evaluating policy on signed data during check policy on channel "
-        f"[{ledger.channel}] with policy [/Channel/Application/Readers]: [implicit policy "
-        "evaluation failed - 0 sub-policies were satisfied, but this policy requires 1 of the "
-        "'Readers' sub-policies to be satisfied]",
+        f"[{ledger.channel}] with policy [/Channel/Application/Readers]: "
+        "[signature set did not satisfy policy]",
     )
 
 

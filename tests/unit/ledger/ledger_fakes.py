@@ -304,3 +304,61 @@ def _writes_and_event(envelope: Any) -> tuple[dict[str, bytes], Any]:
     writes = {k: v.encode() for k, v in json.loads(action.results or b"{}").items()}
     event = chaincode_event_pb2.ChaincodeEvent.FromString(action.events) if action.events else None
     return writes, event
+
+
+class StreamingFakePeer(FakePeer):
+    """A fake peer that also serves filtered blocks (the Deliver service), like Fabric's."""
+
+    def __init__(self, ledger: FakeLedger, address: str = "peer0.org1:7051") -> None:
+        super().__init__(ledger, address)
+        # A common.Status to answer every seek with (FORBIDDEN: identity refused).
+        self.deliver_refuse: int | None = None
+        # Break the stream (peer gone) after sending this many blocks, once.
+        self.deliver_break_after: int | None = None
+        self.seeks: list[Any] = []
+
+    async def deliver_filtered(self, envelope: Any) -> AsyncIterator[Any]:
+        from fabric_protos.common import common_pb2
+        from fabric_protos.orderer import ab_pb2
+        from fabric_protos.peer import events_pb2
+
+        self._enter("deliver_filtered")
+        payload = common_pb2.Payload.FromString(envelope.payload)
+        header = common_pb2.SignatureHeader.FromString(payload.header.signature_header)
+        _check(envelope.signature, envelope.payload, header.creator)
+        channel = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        assert channel.type == common_pb2.DELIVER_SEEK_INFO
+        seek = ab_pb2.SeekInfo.FromString(payload.data)
+        self.seeks.append(seek)
+        if self.deliver_refuse is not None:
+            yield events_pb2.DeliverResponse(status=self.deliver_refuse)
+            return
+        blocks = self.ledger.blocks
+        if seek.start.HasField("specified"):
+            start = seek.start.specified.number
+        else:  # newest: the last committed block, or the first one to come
+            start = blocks[-1].number if blocks else self.ledger.first_block
+        sent, index = 0, 0
+        while True:
+            while index < len(blocks):
+                block = blocks[index]
+                index += 1
+                if block.number < start:
+                    continue
+                if self.deliver_break_after is not None and sent >= self.deliver_break_after:
+                    self.deliver_break_after = None
+                    raise RpcError(StatusCode.UNAVAILABLE, "peer went away", endpoint=self.address)
+                sent += 1
+                tx = events_pb2.FilteredTransaction(
+                    txid=block.tx_id,
+                    type=common_pb2.ENDORSER_TRANSACTION,
+                    tx_validation_code=block.valid_code,
+                )
+                yield events_pb2.DeliverResponse(
+                    filtered_block=events_pb2.FilteredBlock(
+                        channel_id=channel.channel_id,
+                        number=block.number,
+                        filtered_transactions=[tx],
+                    )
+                )
+            await asyncio.sleep(0.002)
