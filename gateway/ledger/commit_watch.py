@@ -25,7 +25,11 @@ replacement:
   ``CommitStatus`` as before.
 
 The statuses of the most recent transactions are kept (``recent``) so that a
-caller who starts waiting after its block went by still finds it.
+caller who starts waiting after its block went by still finds it; a
+transaction older than what is kept is not covered, and goes to
+``CommitStatus``. A resubmitted transaction shows up again, marked
+``DUPLICATE_TXID``: such entries are ignored, since the status that counts is
+the first one.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from typing import Protocol, runtime_checkable
 
 from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
-from fabric_protos.peer import events_pb2
+from fabric_protos.peer import events_pb2, transaction_pb2
 
 from gateway.identity.signing import Signer, sha256
 from gateway.ledger.endpoints import Failover
@@ -101,11 +105,12 @@ def build_seek_envelope(
 
 @dataclasses.dataclass(frozen=True)
 class Seen:
-    """A transaction's validation code and block, and the peer that delivered it."""
+    """A transaction's validation code and block, the peer that delivered it, and when."""
 
     code: int
     block_number: int
     endpoint: str
+    at: float
 
 
 class CommitWatcher:
@@ -118,7 +123,7 @@ class CommitWatcher:
         creator: bytes,
         signer: Signer,
         *,
-        recent: int = 100_000,
+        recent: int = 20_000,
         retry_delay_s: float = 0.2,
     ) -> None:
         self._failover = failover
@@ -135,6 +140,8 @@ class CommitWatcher:
         # again after it had to restart from the newest block (a gap is possible).
         self._live_since: float | None = None
         self._connected = False
+        # Loop time at which the newest status no longer kept was recorded.
+        self._forgotten_until = float("-inf")
         self.disabled_reason = ""
         self.endpoint = ""
 
@@ -150,12 +157,17 @@ class CommitWatcher:
             )
 
     def covers(self, submit_started_at: float) -> bool:
-        """True when a transaction submitted at that loop time cannot be missed by the stream."""
+        """True when a transaction submitted at that loop time cannot be missed by the stream.
+
+        Its block comes after the stream went live (a block is delivered only once
+        committed), and its status, once recorded, is still kept.
+        """
         return (
             self.enabled
             and self._connected
             and self._live_since is not None
             and submit_started_at >= self._live_since
+            and submit_started_at > self._forgotten_until
         )
 
     async def wait(self, tx_id: str, timeout: float) -> Seen | None:
@@ -177,20 +189,21 @@ class CommitWatcher:
                 if not waiting:
                     del self._waiters[tx_id]
 
-    def _record(self, block: events_pb2.FilteredBlock, endpoint: str) -> None:
+    def _record(self, block: events_pb2.FilteredBlock, endpoint: str, at: float) -> None:
         number = int(block.number)
         for tx in block.filtered_transactions:
-            seen = Seen(int(tx.tx_validation_code), number, endpoint)
-            # A resubmitted transaction appears again, marked DUPLICATE_TXID: the
-            # first (the one that counts) is already recorded.
-            if tx.txid in self._recent:
+            # A resubmitted transaction appears again, marked DUPLICATE_TXID: the first
+            # appearance is the status that counts (recorded, or asked of CommitStatus).
+            if tx.tx_validation_code == transaction_pb2.DUPLICATE_TXID or tx.txid in self._recent:
                 continue
+            seen = Seen(int(tx.tx_validation_code), number, endpoint, at)
             self._recent[tx.txid] = seen
             for future in self._waiters.pop(tx.txid, ()):
                 if not future.done():
                     future.set_result(seen)
         while len(self._recent) > self._recent_max:
-            self._recent.popitem(last=False)
+            _, forgotten = self._recent.popitem(last=False)
+            self._forgotten_until = forgotten.at
 
     async def _stream_from(self, source: FilteredBlockSource) -> None:
         envelope = build_seek_envelope(
@@ -211,7 +224,7 @@ class CommitWatcher:
             block = response.filtered_block
             if self._next_block is not None and block.number < self._next_block:
                 continue
-            self._record(block, source.endpoint)
+            self._record(block, source.endpoint, loop.time())
             self._next_block = int(block.number) + 1
             self.endpoint = source.endpoint
             self._connected = True

@@ -8,11 +8,12 @@ import pytest
 from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import transaction_pb2
-from ledger_fakes import FakeLedger, StreamingFakePeer, make_identity
+from ledger_fakes import Block, FakeLedger, StreamingFakePeer, make_identity
 
 from gateway.identity.signing import verify
 from gateway.ledger.client import Timeouts
-from gateway.ledger.commit_watch import build_seek_envelope
+from gateway.ledger.commit_watch import CommitWatcher, build_seek_envelope
+from gateway.ledger.endpoints import Failover
 from gateway.ledger.errors import CommitError
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.proposal import transaction_id
@@ -173,3 +174,44 @@ async def test_a_transaction_is_asked_about_by_id_later(
     status = await network.commit(commit.transaction_id).status(timeout=5)
     assert (status.successful, status.block_number) == (True, ledger.first_block)
     await gw.close()
+
+
+async def _watching(peer: StreamingFakePeer, recent: int) -> CommitWatcher:
+    identity, key = make_identity()
+    watcher = CommitWatcher(Failover([peer]), "ch", identity.serialize(), key, recent=recent)
+    watcher.start()
+    peer.ledger.commit("a", {}, None)
+    for _ in range(200):
+        if watcher.covers(asyncio.get_running_loop().time()):
+            return watcher
+        await asyncio.sleep(0.01)
+    raise AssertionError("the filtered-block stream never went live")
+
+
+async def test_statuses_no_longer_kept_are_not_covered(peer: StreamingFakePeer) -> None:
+    watcher = await _watching(peer, recent=2)
+    loop = asyncio.get_running_loop()
+    before = loop.time()
+    for tx in ("b", "c", "d"):
+        peer.ledger.commit(tx, {}, None)
+        await asyncio.sleep(0.02)
+    assert (await watcher.wait("d", 1)) is not None
+    # "a" and "b" were let go: a transaction submitted back then is left to CommitStatus.
+    assert await watcher.wait("a", 0.05) is None
+    assert not watcher.covers(before)
+    assert watcher.covers(loop.time())
+    await watcher.close()
+
+
+async def test_a_duplicate_is_not_taken_for_a_status(peer: StreamingFakePeer) -> None:
+    watcher = await _watching(peer, recent=100)
+    first = await watcher.wait("a", 1)
+    assert first is not None and first.code == transaction_pb2.VALID
+    blocks = peer.ledger.blocks
+    for tx in ("a", "never-seen-before"):
+        blocks.append(Block(blocks[-1].number + 1, tx, transaction_pb2.DUPLICATE_TXID, None))
+    peer.ledger.commit("z", {}, None)
+    assert await watcher.wait("z", 1) is not None
+    assert await watcher.wait("a", 0.05) == first
+    assert await watcher.wait("never-seen-before", 0.05) is None
+    await watcher.close()
