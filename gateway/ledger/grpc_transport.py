@@ -13,7 +13,7 @@ details Fabric attaches (``gateway.ErrorDetail``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -87,6 +87,10 @@ class GrpcTransport:
             self._deliver = events_pb2_grpc.DeliverStub(self._channel)
         return self._stub
 
+    def _deliver_stub(self) -> Any:
+        self._get_stub()
+        return self._deliver
+
     async def _unary(self, method: str, request: Any, timeout: float) -> Any:
         call = getattr(self._get_stub(), method)
         try:
@@ -114,10 +118,9 @@ class GrpcTransport:
     ) -> gateway_pb2.CommitStatusResponse:
         return await self._unary("CommitStatus", request, timeout)
 
-    async def chaincode_events(
-        self, request: gateway_pb2.SignedChaincodeEventsRequest, *, timeout: float | None
-    ) -> AsyncIterator[gateway_pb2.ChaincodeEventsResponse]:
-        call = self._get_stub().ChaincodeEvents(request, timeout=timeout)
+    async def _stream(self, start: Callable[[], Any]) -> AsyncIterator[Any]:
+        # The call starts on first iteration, so an iterator never used holds nothing.
+        call = start()
         try:
             async for response in call:
                 yield response
@@ -126,19 +129,16 @@ class GrpcTransport:
         finally:
             call.cancel()
 
-    async def deliver_filtered(
+    def chaincode_events(
+        self, request: gateway_pb2.SignedChaincodeEventsRequest, *, timeout: float | None
+    ) -> AsyncIterator[gateway_pb2.ChaincodeEventsResponse]:
+        return self._stream(lambda: self._get_stub().ChaincodeEvents(request, timeout=timeout))
+
+    def deliver_filtered(
         self, envelope: common_pb2.Envelope
     ) -> AsyncIterator[events_pb2.DeliverResponse]:
         """The peer's filtered blocks for a signed seek envelope (Deliver service)."""
-        self._get_stub()
-        call = self._deliver.DeliverFiltered(iter([envelope]))
-        try:
-            async for response in call:
-                yield response
-        except grpc.aio.AioRpcError as exc:
-            raise _rpc_error(exc, self.endpoint) from None
-        finally:
-            call.cancel()
+        return self._stream(lambda: self._deliver_stub().DeliverFiltered(iter([envelope])))
 
     async def close(self) -> None:
         channel, self._channel, self._stub = self._channel, None, None
