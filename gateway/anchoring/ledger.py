@@ -133,9 +133,7 @@ class FabricAnchorLedger:
         return commit.transaction_id
 
     async def commit_status(self, tx_id: str, *, timeout: float | None = None) -> CommitOutcome:
-        commit = self._commits.get(tx_id) or Commit(
-            self.gateway.client, transaction_id=tx_id, channel_id=self._fabric_channel
-        )
+        commit = self._commits.get(tx_id) or self._network.commit(tx_id)
         status = await commit.status(timeout=timeout if timeout is not None else self._timeout)
         self._commits.pop(tx_id, None)
         return CommitOutcome(tx_id, status.successful, status.block_number, status.code_name)
