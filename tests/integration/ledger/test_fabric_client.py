@@ -285,6 +285,18 @@ async def test_calls_fail_over_when_the_org1_peer_is_down(
                 result.transaction_id,
                 result.block_number,
             )
+            # So does the filtered-block stream that answers commit statuses.
+            watcher = gw.client.commit_watcher(fabric_network.channel)
+            assert watcher is not None
+            loop = asyncio.get_running_loop()
+            for _ in range(100):
+                if watcher.endpoint not in ("", org.peer_address) and watcher.covers(loop.time()):
+                    break
+                await asyncio.sleep(0.1)
+            assert watcher.endpoint not in ("", org.peer_address)
+            from_blocks = gw.client.counters["commit_status_from_blocks"]
+            await contract.submit("Put", _key(), "via another peer", timeout=30)
+            assert gw.client.counters["commit_status_from_blocks"] == from_blocks + 1
         # Back up: the Org1 peer answers again (endorsements may wait for gossip; the
         # client retries FAILED_PRECONDITION within the deadline).
         gw.client.failover.mark_up(gw.client.failover.transports[0])
