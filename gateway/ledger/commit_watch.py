@@ -136,8 +136,9 @@ class CommitWatcher:
         self._waiters: dict[str, list[asyncio.Future[Seen]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._next_block: int | None = None
-        # Loop time at which the stream first delivered a block; None until then, and
-        # again after it had to restart from the newest block (a gap is possible).
+        # Loop time at which the stream first delivered a block (None until then).
+        # Every later stream resumes from the block after the last one seen, so
+        # coverage holds from this moment on.
         self._live_since: float | None = None
         self._connected = False
         # Loop time at which the newest status no longer kept was recorded.
@@ -260,12 +261,10 @@ class CommitWatcher:
         log.info("commit statuses come from CommitStatus calls: %s", self.disabled_reason)
 
     async def close(self) -> None:
+        """Stop the stream. Callers still waiting see their wait run out, as if no block came."""
         task, self._task = self._task, None
+        self._connected = False
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for waiting in self._waiters.values():
-            for future in waiting:
-                future.cancel()
-        self._waiters.clear()
