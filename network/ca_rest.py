@@ -123,8 +123,10 @@ class CARest:
             raise CAError(f"{self.ca_name}: {path} refused (code {code}): {message}")
         return answer
 
-    def enroll(self, name: str, secret: str, hosts: Sequence[str], profile: str = "") -> Enrolment:
-        """A new key pair and certificate for ``name`` (``profile="tls"`` for TLS)."""
+    def _certificate_request(
+        self, name: str, hosts: Sequence[str], profile: str
+    ) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:
+        """A fresh key and the enroll/reenroll body asking a certificate for it."""
         key = ec.generate_private_key(ec.SECP256R1())
         body: dict[str, Any] = {
             "certificate_request": _csr(key, name, hosts).decode(),
@@ -133,6 +135,11 @@ class CARest:
         }
         if profile:
             body["profile"] = profile
+        return key, body
+
+    def enroll(self, name: str, secret: str, hosts: Sequence[str], profile: str = "") -> Enrolment:
+        """A new key pair and certificate for ``name`` (``profile="tls"`` for TLS)."""
+        key, body = self._certificate_request(name, hosts, profile)
         basic = _b64(f"{name}:{secret}".encode())
         answer = self._post("/api/v1/enroll", body, f"Basic {basic}")
         cert = base64.b64decode(answer["result"]["Cert"])
@@ -146,14 +153,7 @@ class CARest:
         Used for TLS certificates: it signs with the identity's key instead of
         presenting the secret again, which the CA would check with bcrypt.
         """
-        key = ec.generate_private_key(ec.SECP256R1())
-        body: dict[str, Any] = {
-            "certificate_request": _csr(key, name, hosts).decode(),
-            "hosts": list(hosts),
-            "caname": self.ca_name,
-        }
-        if profile:
-            body["profile"] = profile
+        key, body = self._certificate_request(name, hosts, profile)
         data = json.dumps(body).encode()
         token = self.token(current, "POST", "/api/v1/reenroll", data)
         answer = self._post("/api/v1/reenroll", body, token, data)

@@ -128,6 +128,21 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _key_usage(*, signs_certificates: bool) -> x509.KeyUsage:
+    """Signing only; a CA's key also signs certificates and CRLs."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -217,17 +232,7 @@ class EmbeddedCA:
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + _CA_LIFETIME)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                _key_usage(signs_certificates=True),
                 critical=True,
             )
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
@@ -329,17 +334,7 @@ class EmbeddedCA:
                 .not_valid_before(not_before)
                 .not_valid_after(not_after)
                 .add_extension(
-                    x509.KeyUsage(
-                        digital_signature=True,
-                        content_commitment=False,
-                        key_encipherment=False,
-                        data_encipherment=False,
-                        key_agreement=False,
-                        key_cert_sign=False,
-                        crl_sign=False,
-                        encipher_only=False,
-                        decipher_only=False,
-                    ),
+                    _key_usage(signs_certificates=False),
                     critical=True,
                 )
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
