@@ -16,7 +16,6 @@ configured rules and ``context.authorizer.invalidate`` applies a revocation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -44,6 +43,7 @@ from gateway.store.events import EventRepository
 from gateway.store.trust import StatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
+from gateway.tasks import cancel_and_wait
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
@@ -193,9 +193,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        expiry.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await expiry
+        await cancel_and_wait(expiry)
         await sio.shutdown(app[SOCKET_SERVER])
         await ctx.hub.close()
         await ctx.pipeline.stop()

@@ -28,6 +28,7 @@ from gateway.identity.signing import Signer, sign_message
 from gateway.merkle.hashing import RFC6962_SHA256
 from gateway.merkle.tree import root as merkle_root
 from gateway.store.events import EventRepository
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +180,8 @@ class Batcher:
         batches them."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def flush(self) -> None:
         """Close every channel's open batch now (tests, benchmarks)."""

@@ -14,13 +14,13 @@ as an error and counted (``mismatches``): someone else anchored over it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from gateway.anchoring.ledger import AnchoredEvent, AnchorLedger, read_back
 from gateway.anchoring.outbox import FINALIZED, BatchStore, StoredBatch
 from gateway.ledger.events import Checkpoint
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,8 @@ class Follower:
         self._task = asyncio.create_task(self._run(), name="anchoring-follower")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

@@ -31,6 +31,7 @@ from gateway.anchoring.errors import BatchRefused, LedgerCheckFailed
 from gateway.anchoring.ledger import AnchorLedger, read_back
 from gateway.anchoring.outbox import CONFIRMED, FINALIZED, RECORDED, BatchStore, StoredBatch
 from gateway.errors import AnchorlineError
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,8 @@ class ChannelWorker:
         self._task = asyncio.create_task(self._run(), name=f"anchor-worker-{self.channel}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

@@ -50,6 +50,7 @@ from gateway.identity.signing import Signer, sha256
 from gateway.ledger.endpoints import Failover
 from gateway.ledger.proposal import header_timestamp, new_nonce, transaction_id
 from gateway.ledger.transport import RpcError, StatusCode
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,4 @@ class CommitWatcher:
         """Stop the stream. Callers still waiting see their wait run out, as if no block came."""
         task, self._task = self._task, None
         self._connected = False
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
