@@ -17,7 +17,6 @@ from sqlalchemy import select
 from gateway.anchoring.batcher import GatewayIdentity
 from gateway.anchoring.connect import Connection
 from gateway.anchoring.ledger import FabricAnchorLedger
-from gateway.app import create_app
 from gateway.client.member import MemberClient
 from gateway.config import Settings, load_settings
 from gateway.identity.ca import EmbeddedCA
@@ -30,6 +29,8 @@ from gateway.ledger.transport import GatewayTransport
 from gateway.store.models import event_statuses, events
 from gateway.web.proofs import ANCHORING, ANCHORING_CONNECT, AnchoringRuntime
 from gateway.web.state import CONTEXT
+from tests.integration.gateway.support import RunningGateway
+from tests.integration.gateway.support import running_gateway as serve_gateway
 
 
 def anchoring_settings(home: Path, **anchoring: Any) -> Settings:
@@ -119,11 +120,7 @@ def open_world(home: Path, members: int = 3, **anchoring: Any) -> EmbeddedWorld:
 
 
 @dataclasses.dataclass
-class Running:
-    url: str
-    app: web.Application
-    runner: web.AppRunner
-
+class Running(RunningGateway):
     @property
     def anchoring(self) -> AnchoringRuntime:
         return self.app[ANCHORING]
@@ -133,20 +130,11 @@ class Running:
 async def running_gateway(
     settings: Settings, trust: TrustStore, connect: Callable[[Settings], Connection]
 ) -> AsyncIterator[Running]:
-    app = create_app(settings, verifier=trust, ledger="embedded")
-    app[ANCHORING_CONNECT] = connect
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield Running(f"http://127.0.0.1:{port}", app, runner)
-    finally:
-        await runner.cleanup()
-        await asyncio.sleep(0)
+    def wire(app: web.Application) -> None:
+        app[ANCHORING_CONNECT] = connect
+
+    async with serve_gateway(settings, trust, configure=wire) as served:
+        yield Running(served.url, served.app, served.runner)
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -204,14 +204,21 @@ class RunningGateway:
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    settings: Settings, trust: EmbeddedCA | TrustStore, **kwargs: Any
+    settings: Settings,
+    trust: EmbeddedCA | TrustStore,
+    *,
+    configure: Callable[[web.Application], None] | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[RunningGateway]:
     """The gateway app served on a loopback port for the duration of the block.
 
-    ``trust``: the CA whose MSPs the gateway trusts, or a ready trust store.
+    ``trust``: the CA whose MSPs the gateway trusts, or a ready trust store;
+    ``configure`` may set the app up further before it starts.
     """
     verifier = trust.trust_store() if isinstance(trust, EmbeddedCA) else trust
     app = create_app(settings, verifier=verifier, ledger="embedded", **kwargs)
+    if configure is not None:
+        configure(app)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
