@@ -100,12 +100,32 @@ function newEventId() {
   return c.randomUUID ? c.randomUUID().replace(/-/g, "") : Array.from(c.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// JSON.stringify writes integral numbers below 1e21 as plain digits, and the gateway
+// reads plain digits as an integer, which RFC 8785 (I-JSON) limits to ±(2**53 − 1).
+function findUnsendable(value, depth = 0) {
+  if (typeof value === "number") {
+    return Number.isInteger(value) && Math.abs(value) > Number.MAX_SAFE_INTEGER && Math.abs(value) < 1e21 ? value : undefined;
+  }
+  if (value && typeof value === "object" && depth < 256) {
+    for (const item of Array.isArray(value) ? value : Object.values(value)) {
+      const found = findUnsendable(item, depth + 1);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 /**
  * The wire form of an event signed by `identity`: `{id, channel, type, payload,
  * client_ts, signature}`, the signature over the RFC 8785 bytes of the first five.
- * Usable offline (sign now, send later with client.emitSigned).
+ * Usable offline (sign now, send later with client.emitSigned). Rejects with AL1601 when
+ * the payload cannot be canonicalised, or holds an integer beyond ±(2**53 − 1).
  */
 export async function signEvent(identity, { channel, type, payload, id, clientTs }) {
+  const unsendable = findUnsendable(payload);
+  if (unsendable !== undefined) {
+    throw new AnchorlineError("AL1601", `the payload holds ${unsendable}, an integer beyond ±(2**53 − 1) that the gateway cannot canonicalise: send it as a string`);
+  }
   const body = {
     id: id ?? newEventId(),
     channel,
