@@ -33,7 +33,7 @@ Proof = dict[str, Any]
 PAYLOADS: list[Any] = [
     {"amount": 12, "item": "lot-7", "note": "café ☕"},
     {"amount": 0.1, "ratio": 1e21, "tiny": 5e-324, "neg": -0.0, "big": 9007199254740991},
-    {"text": "tab\there \"quoted\" back\\slash \u0001 \u2028", "emoji": "😀𝄞"},
+    {"text": 'tab\there "quoted" back\\slash \u0001 \u2028', "emoji": "😀𝄞"},
     {"nested": [{"b": 1, "a": [True, False, None]}, [], {}], "€": "euro key", "\u0080": 1},
     ["a list payload", 333333333.33333329, -1.7976931348623157e308],
     "just a string",
@@ -157,7 +157,9 @@ def altered_cases(
         for step in steps:
             step(proof)
         cases.append({"name": name, "proof": proof})
-    cases.append({"name": "gateway-msp-pinned-right", "proof": base, "gateway_msp": batch["msp_id"]})
+    cases.append(
+        {"name": "gateway-msp-pinned-right", "proof": base, "gateway_msp": batch["msp_id"]}
+    )
     cases.append({"name": "gateway-msp-pinned-wrong", "proof": base, "gateway_msp": "Org2MSP"})
     return cases
 

@@ -37,7 +37,9 @@ def node_ready() -> str | None:
     return None
 
 
-def js_settings(home: Path, *, batch_max_ms: int = 50) -> Settings:
+def js_settings(
+    home: Path, *, batch_max_ms: int = 50, session_ttl_s: int | None = None
+) -> Settings:
     base = load_settings({"ANCHORLINE_HOME": str(home)})
     return dataclasses.replace(
         base,
@@ -48,6 +50,7 @@ def js_settings(home: Path, *, batch_max_ms: int = 50) -> Settings:
             base.gateway,
             database_url=f"sqlite:///{home / 'events.db'}",
             sqlite_synchronous="NORMAL",
+            session_ttl_s=session_ttl_s or base.gateway.session_ttl_s,
         ),
         anchoring=dataclasses.replace(base.anchoring, batch_max_ms=batch_max_ms),
     )
