@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from gateway.config import Settings, load_settings
 from gateway.identity.ca import EmbeddedCA
 from tests.integration.gateway.support import RunningGateway, running_gateway
@@ -82,14 +84,26 @@ class JsGateway:
         }
 
 
+def serve_package(app: web.Application) -> None:
+    """Serve the package to browsers: ``/js/src/``, ``/js/test/``, and socket.io-client's
+    ESM build at ``/js/vendor/`` (what an import map points ``socket.io-client`` at)."""
+    app.router.add_static("/js/src/", JS_DIR / "src")
+    app.router.add_static("/js/test/", JS_DIR / "test")
+    app.router.add_static("/js/vendor/", JS_DIR / "node_modules" / "socket.io-client" / "dist")
+
+
 @contextlib.asynccontextmanager
-async def js_gateway(home: Path, **kwargs: Any) -> AsyncIterator[JsGateway]:
+async def js_gateway(
+    home: Path, *, browser: bool = False, **kwargs: Any
+) -> AsyncIterator[JsGateway]:
+    """The gateway (with ``browser``, also serving the package, see :func:`serve_package`)."""
     settings = js_settings(home, **kwargs)
     ca = EmbeddedCA(settings.embedded_dir / "ca")
     who = {"js": ("Org1", "member"), "py": ("Org2", "member"), "auditor": ("Org3", "auditor")}
     members = {name: ca.enroll(org, f"{name}-user", role) for name, (org, role) in who.items()}
     msp_ids = {name: ca.msp_id(org) for name, (org, _) in who.items()}
-    async with running_gateway(settings, ca) as gw:
+    configure = serve_package if browser else None
+    async with running_gateway(settings, ca, configure=configure) as gw:
         yield JsGateway(gw, ca, members, msp_ids)
 
 
