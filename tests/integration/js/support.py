@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,29 +94,44 @@ def serve_package(app: web.Application) -> None:
 
 @contextlib.asynccontextmanager
 async def js_gateway(
-    home: Path, *, browser: bool = False, **kwargs: Any
+    home: Path,
+    *,
+    browser: bool = False,
+    configure: Callable[[web.Application], None] | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[JsGateway]:
-    """The gateway (with ``browser``, also serving the package, see :func:`serve_package`)."""
+    """The gateway (with ``browser``, also serving the package, see :func:`serve_package`;
+    ``configure`` may add test routes before it starts)."""
     settings = js_settings(home, **kwargs)
     ca = EmbeddedCA(settings.embedded_dir / "ca")
     who = {"js": ("Org1", "member"), "py": ("Org2", "member"), "auditor": ("Org3", "auditor")}
     members = {name: ca.enroll(org, f"{name}-user", role) for name, (org, role) in who.items()}
     msp_ids = {name: ca.msp_id(org) for name, (org, _) in who.items()}
-    configure = serve_package if browser else None
-    async with running_gateway(settings, ca, configure=configure) as gw:
+
+    def setup(app: web.Application) -> None:
+        if browser:
+            serve_package(app)
+        if configure is not None:
+            configure(app)
+
+    async with running_gateway(settings, ca, configure=setup) as gw:
         yield JsGateway(gw, ca, members, msp_ids)
 
 
 async def run_node(
-    script: Path | str, env: dict[str, str], *args: str, timeout: float = 120
+    script: Path | str,
+    env: dict[str, str],
+    *args: str,
+    timeout: float = 120,
+    cwd: Path = JS_DIR,
 ) -> dict[str, Any]:
-    """Run ``node script args…`` in clients/js; its last stdout line is JSON, returned."""
+    """Run ``node script args…`` (in clients/js by default); its last stdout line is JSON."""
     assert NODE is not None
     proc = await asyncio.create_subprocess_exec(
         NODE,
         str(script),
         *args,
-        cwd=JS_DIR,
+        cwd=cwd,
         env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
