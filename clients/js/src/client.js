@@ -116,6 +116,7 @@ export class AnchorlineClient extends Emitter {
    * @param {Function} [options.io]  socket.io-client's `io` (default: imported from "socket.io-client")
    * @param {number} [options.refreshMarginMs]  refresh the token this long before it expires (30 s)
    * @param {number} [options.ackTimeoutMs]  how long to wait for an acknowledgement (10 s)
+   * @param {number} [options.reconnectWaitMs]  how long an emit waits for a reconnect and resume (30 s)
    */
   constructor(url, identity, options = {}) {
     super();
@@ -125,6 +126,7 @@ export class AnchorlineClient extends Emitter {
     this._io = options.io;
     this.refreshMarginMs = options.refreshMarginMs ?? 30_000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
+    this.reconnectWaitMs = options.reconnectWaitMs ?? 30_000;
     this.session = null;
     this.socket = null;
     this.reconnects = 0;
@@ -252,8 +254,23 @@ export class AnchorlineClient extends Emitter {
     });
   }
 
+  async _waitReady() {
+    if (this._closing) throw new AnchorlineError("AL1506", "the client was closed");
+    if (this._readySettled) return;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new AnchorlineError("AL1506", `not connected: no reconnect and resume within ${this.reconnectWaitMs} ms`)), this.reconnectWaitMs);
+    });
+    try {
+      await Promise.race([this._ready, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Open the live connection (logging in first if needed); rejects with the gateway's code. */
   async connect() {
+    if (this.socket && this.socket.connected) return;
     if (!this.session) await this.login();
     const io = this._io || (await import("socket.io-client")).io;
     this._closing = false;
@@ -452,7 +469,7 @@ export class AnchorlineClient extends Emitter {
   async emitSigned(event) {
     if (!this.socket) throw new AnchorlineError("AL1506", "not connected: call connect() first");
     for (let attempt = 0; ; attempt++) {
-      await this._ready;
+      await this._waitReady();
       let body;
       try {
         body = await this.socket.timeout(this.ackTimeoutMs).emitWithAck("event", event);

@@ -197,6 +197,7 @@ export interface ClientOptions {
   io?: (url: string, options: object) => unknown;
   refreshMarginMs?: number;
   ackTimeoutMs?: number;
+  reconnectWaitMs?: number;
 }
 
 export class AnchorlineClient {
