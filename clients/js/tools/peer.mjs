@@ -60,6 +60,11 @@ await client.waitForStatus(channel, pyBid.seq, "finalized", { timeoutMs: 60000 }
 const proof = await client.proof(channel, pyBid.seq);
 const verdict = await verifyProof(proof, trustFromMspDirs(JSON.parse(process.env.ANCHORLINE_TRUST)));
 await client.emit(channel, "js.done", {});
+await client.leave(channel);
+const leftRefusal = await client.emit(channel, "js.after-leave", {}).then(
+  () => null,
+  (e) => e.code,
+);
 await client.close();
 console.log(
   JSON.stringify({
@@ -71,6 +76,7 @@ console.log(
     last_seq: client.lastSeq(channel),
     stored_seq: storage.get(channel),
     reconnects: client.reconnects,
+    left_refusal: leftRefusal,
     verdict: { ok: verdict.ok, checks: Object.fromEntries(verdict.checks.map((c) => [c.name, c.ok])) },
     ...counts,
   }),

@@ -50,11 +50,13 @@ async def _keep_refreshing(py: MemberClient) -> None:
         await py.refresh()
 
 
-@pytest.mark.parametrize("short_sessions", [False, True], ids=["default", "token-refresh"])
-async def test_js_and_python_members_share_a_channel(tmp_path: Path, short_sessions: bool) -> None:
+@pytest.mark.parametrize("sessions", ["default", "token-refresh", "expired-relogin"])
+async def test_js_and_python_members_share_a_channel(tmp_path: Path, sessions: str) -> None:
     channel = "mixed"
     # With short sessions, tokens live 4 s and the JS member stays 6 s after its resume:
-    # it must refresh its token (over REST, then the socket's `refresh`) to stay on.
+    # it must refresh its token (over REST, then the socket's `refresh`) to stay on, or,
+    # when it does not refresh, log in again after the gateway ends the session.
+    short_sessions = sessions != "default"
     ttl = 4 if short_sessions else None
     async with js_gateway(tmp_path / "home", session_ttl_s=ttl) as g:
         py = MemberClient.from_msp(g.url, g.members["py"], g.msp_ids["py"])
@@ -62,8 +64,10 @@ async def test_js_and_python_members_share_a_channel(tmp_path: Path, short_sessi
         await py.connect()
         await py.join(channel)
         env = {**g.env(), "CHANNEL": channel, "SEQ_FILE": str(tmp_path / "seqs.json")}
-        if short_sessions:
+        if sessions == "token-refresh":
             env |= {"REFRESH_MARGIN_MS": "2000", "STAY_MS": "6000"}
+        elif sessions == "expired-relogin":
+            env |= {"REFRESH_MARGIN_MS": "-100000", "STAY_MS": "6000"}
         js_task = asyncio.create_task(run_node(JS_DIR / "tools" / "peer.mjs", env, timeout=150))
         keep_py = asyncio.create_task(_keep_refreshing(py)) if short_sessions else None
         try:
@@ -72,8 +76,12 @@ async def test_js_and_python_members_share_a_channel(tmp_path: Path, short_sessi
         finally:
             if keep_py is not None:
                 keep_py.cancel()
-        if short_sessions:
+        if sessions == "token-refresh":
             assert js["refreshed"] >= 2 and js["session_expired"] == 0, js
+        if sessions == "expired-relogin":
+            # session_expired, a new login, a reconnect and a second resume.
+            assert js["refreshed"] == 0 and js["session_expired"] >= 1, js
+        expected_reconnects = 1 if sessions != "expired-relogin" else js["session_expired"] + 1
 
         # Each received the other's events.
         js_types = [t for _, t in js["received"]]
@@ -83,7 +91,8 @@ async def test_js_and_python_members_share_a_channel(tmp_path: Path, short_sessi
         # Catch-up after the drop: every seq once, in order, and the watermark persisted.
         seqs = [s for s, _ in js["received"]]
         assert seqs == sorted(set(seqs)), seqs
-        assert js["reconnects"] == 1 and js["resumed"] == 1
+        assert js["reconnects"] == expected_reconnects == js["resumed"], js
+        assert js["left_refusal"] == "AL1604", js
         assert js["stored_seq"] == js["last_seq"] >= js["after_seq"]
         assert js["last_before_resume"] < min(s for s, t in js["received"] if t == "py.while-away")
         assert js["final_status"] == "finalized"
