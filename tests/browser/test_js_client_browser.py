@@ -32,7 +32,8 @@ async ([certificate, key, trustDirs, channel]) => {
   const t0 = performance.now();
   const al = await import('/js/src/index.js');
   const identity = await al.Identity.fromPem(certificate, key, 'Org1MSP');
-  const client = new al.AnchorlineClient(location.origin, identity);
+  localStorage.clear();
+  const client = new al.AnchorlineClient(location.origin, identity, {storage: new al.LocalStorage()});
   await client.login();
   await client.connect();
   await client.join(channel);
@@ -41,6 +42,11 @@ async ([certificate, key, trustDirs, channel]) => {
   const t1 = performance.now();
   await client.emit(channel, 'bid', {amount: 8});
   const secondAck = performance.now() - t1;
+  const resumed = new Promise((resolve) => client.once('resumed', resolve));
+  client.socket.io.engine.close();
+  const resume = await resumed;
+  const afterDrop = await client.emit(channel, 'bid', {amount: 9});
+  const stored = localStorage.getItem('anchorline:last-seq:' + channel);
   const final = await ack.settled('finalized', {timeoutMs: 60000});
   const proof = await client.proof(channel, ack.seq);
   const trust = new al.TrustStore();
@@ -58,7 +64,8 @@ async ([certificate, key, trustDirs, channel]) => {
   return {firstAck, secondAck, status: final.status, ok: verdict.ok,
           checks: verdict.checks.map(c => c.name + ':' + c.ok), verifyMs,
           tampered: tampered.checks.filter(c => !c.ok).map(c => c.name),
-          extractable: identity.privateKey.extractable};
+          extractable: identity.privateKey.extractable, resumed: resume.channels[channel],
+          afterDropSeq: afterDrop.seq, stored};
 }
 """
 
@@ -95,6 +102,8 @@ async def test_package_tests_and_a_live_member_in_chromium(tmp_path: Path) -> No
             await browser.close()
     assert live["ok"], live["checks"]
     assert live["status"] == "finalized" and live["extractable"] is False
+    assert live["resumed"]["joined"] and live["afterDropSeq"] == 3
+    assert live["stored"] == "3"  # the last seq, kept in localStorage
     assert "event-signature" in live["tampered"] and "inclusion" in live["tampered"]
     print(
         json.dumps(
