@@ -33,7 +33,8 @@ async ([certificate, key, trustDirs, channel]) => {
   const al = await import('/js/src/index.js');
   const identity = await al.Identity.fromPem(certificate, key, 'Org1MSP');
   localStorage.clear();
-  const client = new al.AnchorlineClient(location.origin, identity, {storage: new al.LocalStorage()});
+  const storage = new al.LocalStorage();
+  const client = new al.AnchorlineClient(location.origin, identity, {storage});
   await client.login();
   await client.connect();
   await client.join(channel);
