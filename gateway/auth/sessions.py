@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.challenges import ChallengeService
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.errors import (
     BadSignature,
     MissingRole,
@@ -33,6 +32,7 @@ from gateway.auth.errors import (
 from gateway.auth.principal import Principal
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.tokens import TokenClaims, TokenSigner
+from gateway.clock import Clock, now_ms
 from gateway.events.signature import decode_signature, verify_ecdsa
 from gateway.identity.certificates import VerifiedIdentity, fingerprint, load_certificate
 from gateway.identity.errors import CertificateParseError

@@ -36,10 +36,10 @@ from typing import Any
 import orjson
 
 from gateway.auth.authorizer import Action, Authorizer
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.errors import AccessDenied
 from gateway.auth.principal import Principal
 from gateway.auth.sessions import SessionService
+from gateway.clock import Clock, now_ms
 from gateway.config import GatewaySettings
 from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import (
