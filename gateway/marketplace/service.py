@@ -42,9 +42,9 @@ from gateway.errors import AnchorlineError
 from gateway.events.errors import BadEventSignature, StoreUnavailable
 from gateway.events.model import parse_event
 from gateway.events.pipeline import Committed
-from gateway.events.signature import verify_ecdsa
 from gateway.identity.certificates import role as certificate_role
 from gateway.identity.msp import identity_from_pem
+from gateway.identity.signing import verify
 from gateway.marketplace.access import ACCESS_CONTRACT, OnChainGrantPolicy, follow_grants
 from gateway.marketplace.auctions import (
     BID_TYPE,
@@ -236,7 +236,7 @@ class MarketplaceService:
         event = parse_event(raw, self._ctx.settings.gateway.max_payload_bytes)
         if event.type != OPEN_TYPE:
             raise InvalidAuction(f"an auction is opened with a signed {OPEN_TYPE!r} event")
-        if not verify_ecdsa(principal.public_key, event.signature, event.canonical):
+        if not verify(principal.public_key, event.canonical, event.signature, require_low_s=False):
             raise BadEventSignature("signature does not verify against your session's certificate")
         if principal.role not in ("member", "admin"):
             raise NotAParty(f"a {principal.role} may not sell")
