@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -172,34 +170,3 @@ def test_keys_on_other_curves_verify_when_low_s_is_not_required() -> None:
     signature = p384.sign(b"note", ec.ECDSA(hashes.SHA256()))
     assert verify(p384.public_key(), b"note", signature, require_low_s=False)
     assert not verify(p384.public_key(), b"other note", signature, require_low_s=False)
-
-
-def _ecdsa_calls(path: Path) -> list[int]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return [
-        node.lineno
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and (
-            (isinstance(node.func, ast.Attribute) and node.func.attr in _ECDSA_NAMES)
-            or (isinstance(node.func, ast.Name) and node.func.id in _ECDSA_NAMES)
-        )
-    ]
-
-
-_ECDSA_NAMES = {"ECDSA", "Prehashed", "decode_dss_signature", "encode_dss_signature"}
-_ROOT = Path(__file__).resolve().parents[3]
-
-
-def test_ecdsa_is_signed_and_verified_in_one_module_only() -> None:
-    # The rule that drifted when it lived in three places: keep it in one.
-    # chaincode/ runs in its own process without the gateway and keeps its own check.
-    one = _ROOT / "gateway" / "identity" / "signing.py"
-    found = {
-        str(p.relative_to(_ROOT)): lines
-        for package in ("gateway", "network")
-        for p in sorted((_ROOT / package).rglob("*.py"))
-        if p != one and (lines := _ecdsa_calls(p))
-    }
-    assert found == {}
-    assert _ecdsa_calls(one)  # the scan does see the calls where they are
