@@ -1,9 +1,12 @@
 """The aiohttp application factory of the gateway.
 
 ``create_app(settings)`` builds every long-lived object and wires them:
-store → pipeline → hub → Socket.IO adapter → routes. Database connections,
-the commit writer and the expiry loop are opened and closed in the app's
-``cleanup_ctx``; nothing lives in module globals.
+store → pipeline → hub → Socket.IO adapter → routes, then the marketplace on
+the trust path's ledger connection. Database connections, the commit writer,
+the expiry loop and the marketplace are opened and closed in the app's
+``cleanup_ctx``; nothing lives in module globals. The objects are kept in a
+:class:`~gateway.context.GatewayContext` for the HTTP routes; domain services
+get only the collaborators they use.
 
 Seams for the other paths: ``context.hub`` is the
 :class:`~gateway.events.publisher.StatusPublisher` the trust path pushes
@@ -32,11 +35,15 @@ from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.config import Settings
+from gateway.context import CONTEXT, MARKETPLACE, GatewayContext, MarketplaceSlot
 from gateway.errors import ConfigError
+from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.pipeline import EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
+from gateway.marketplace.ledger import handle_from_anchoring
+from gateway.marketplace.service import MarketplaceService
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
@@ -46,9 +53,9 @@ from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
+from gateway.web.proofs import ANCHORING
 from gateway.web.proofs import install as install_anchoring
 from gateway.web.routes import routes
-from gateway.web.state import CONTEXT, GatewayContext
 from network.profile import NetworkProfile
 
 log = logging.getLogger(__name__)
@@ -148,6 +155,7 @@ def create_app(
     pipeline = EventPipeline(
         events, max_batch=gs.commit_max_batch, queue_limit=gs.commit_queue_limit, metrics=metrics
     )
+    limits = IntakeLimits.from_settings(gs)
     hub = Hub(
         settings=gs,
         sessions=sessions,
@@ -155,6 +163,7 @@ def create_app(
         pipeline=pipeline,
         events=events,
         metrics=metrics,
+        limits=limits,
         clock=clock,
     )
     context = GatewayContext(
@@ -169,6 +178,7 @@ def create_app(
         pipeline=pipeline,
         hub=hub,
         metrics=metrics,
+        limits=limits,
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
@@ -180,6 +190,8 @@ def create_app(
     # The trust path (batching, anchoring, proofs) starts after _resources, stops before it.
     install_anchoring(app)
     install_marketplace(app)
+    app[MARKETPLACE] = MarketplaceSlot()
+    app.cleanup_ctx.append(_marketplace)
     return app
 
 
@@ -199,3 +211,32 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await ctx.pipeline.stop()
         await ctx.events.close()
         await ctx.engine.dispose()
+
+
+async def _marketplace(app: web.Application) -> AsyncIterator[None]:
+    """The marketplace on the trust path's ledger connection (or without a ledger when
+    the trust path is off: auctions still run, settlement and premium rooms do not)."""
+    ctx = app[CONTEXT]
+    runtime = app.get(ANCHORING)
+    ledger = handle_from_anchoring(runtime.connection, owns=False) if runtime else None
+    service = MarketplaceService(
+        authorizer=ctx.authorizer,
+        pipeline=ctx.pipeline,
+        events=ctx.events,
+        identities=ctx.auth,
+        limits=ctx.limits,
+        ledger=ledger,
+        evidence=runtime.evidence if runtime else None,
+        emit_roles=frozenset(
+            r.strip() for r in ctx.settings.gateway.authz_emit_roles.split(",") if r.strip()
+        ),
+        premium_pattern="premium-*",
+    )
+    await service.start()
+    app[MARKETPLACE].service = service
+    log.info("marketplace running (ledger: %s)", ledger.kind if ledger else "none")
+    try:
+        yield
+    finally:
+        app[MARKETPLACE].service = None
+        await service.stop()

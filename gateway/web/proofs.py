@@ -32,9 +32,9 @@ from gateway.anchoring.evidence import Evidence
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.service import AnchoringService
 from gateway.config import Settings
+from gateway.context import CONTEXT
 from gateway.errors import InvalidInput
 from gateway.web.routes import _int_param, _json, _readable_channel
-from gateway.web.state import CONTEXT
 
 log = logging.getLogger(__name__)
 

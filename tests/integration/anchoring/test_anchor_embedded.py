@@ -18,10 +18,10 @@ from gateway.anchoring.checkpoint import EcdsaNoteVerifier, verify_checkpoint
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.proof import EventProof, verify_offline
 from gateway.client.errors import GatewayRefused
+from gateway.context import CONTEXT
 from gateway.merkle.hashing import RFC6962_SHA256
 from gateway.merkle.verify import verify_consistency
 from gateway.store.events import EventRepository
-from gateway.web.state import CONTEXT
 from tests.integration.anchoring.faults import OrderingFault
 from tests.integration.anchoring.support import (
     EmbeddedWorld,

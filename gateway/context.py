@@ -1,4 +1,10 @@
-"""The typed application state shared by the HTTP routes and the app factory."""
+"""The long-lived objects of one gateway process and the app keys they are found by.
+
+Built by the composition root (:func:`gateway.app.create_app`); the HTTP
+routes (:mod:`gateway.web`) read them from the application through
+:data:`CONTEXT` and :data:`MARKETPLACE`. Domain packages never see this
+object: they get the narrow collaborators they need, here or in ``app.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.auth.authorizer import Authorizer
 from gateway.auth.sessions import SessionService
 from gateway.config import Settings
+from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.pipeline import EventPipeline
+from gateway.marketplace.service import MarketplaceService
 from gateway.store.auth import AuthRepository
 from gateway.store.events import EventRepository
 from gateway.store.trust import StatusRepository
@@ -33,6 +41,16 @@ class GatewayContext:
     pipeline: EventPipeline
     hub: Hub
     metrics: GatewayMetrics
+    limits: IntakeLimits
+
+
+class MarketplaceSlot:
+    """Filled when the app starts (an app's state cannot change once it runs)."""
+
+    service: MarketplaceService | None = None
 
 
 CONTEXT: web.AppKey[GatewayContext] = web.AppKey("anchorline_gateway", GatewayContext)
+MARKETPLACE: web.AppKey[MarketplaceSlot] = web.AppKey("anchorline_marketplace", MarketplaceSlot)
+
+__all__ = ["CONTEXT", "MARKETPLACE", "GatewayContext", "MarketplaceSlot"]
