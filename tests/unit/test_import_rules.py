@@ -127,7 +127,8 @@ def test_merkle_imports_nothing_of_the_project_but_its_own_errors() -> None:
         f"{path.relative_to(ROOT)}: {name}"
         for path in _files("merkle")
         for name in _imports_of(path)
-        if _is_under(name, ("gateway", "network", "chaincode")) and not _is_under(name, allowed)
+        if _is_under(name, ("gateway", "network", "chaincode"))
+        and not _is_under(name, allowed)
         # `from gateway import errors` records both "gateway" and "gateway.errors".
         and name != "gateway"
     }
@@ -141,7 +142,7 @@ def _loaded_after_import(module: str) -> list[str]:
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(  # noqa: S603 - our own interpreter, a fixed script
+    done = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,
         env=env,
