@@ -27,7 +27,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.anchoring.connect import ledger_kind, profile_path
+from gateway.anchoring.checkpoint import EcdsaNoteSigner
+from gateway.anchoring.connect import ledger_kind, open_anchoring, profile_path
+from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.outbox import BatchStore
+from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.clock import Clock, now_ms
@@ -35,7 +39,15 @@ from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.config import Settings
-from gateway.context import CONTEXT, MARKETPLACE, GatewayContext, MarketplaceSlot
+from gateway.context import (
+    ANCHORING,
+    ANCHORING_CONNECT,
+    CONTEXT,
+    MARKETPLACE,
+    AnchoringRuntime,
+    GatewayContext,
+    MarketplaceSlot,
+)
 from gateway.errors import ConfigError
 from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
@@ -53,7 +65,6 @@ from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
-from gateway.web.proofs import ANCHORING
 from gateway.web.proofs import install as install_anchoring
 from gateway.web.routes import routes
 from network.profile import NetworkProfile
@@ -187,8 +198,10 @@ def create_app(
     sio.attach(app, server)
     app.add_routes(routes)
     app.cleanup_ctx.append(_resources)
-    # The trust path (batching, anchoring, proofs) starts after _resources, stops before it.
+    # The trust path (batching, anchoring, proofs) starts after _resources, stops before
+    # it; the marketplace, on the trust path's ledger connection, after the trust path.
     install_anchoring(app)
+    app.cleanup_ctx.append(_anchoring)
     install_marketplace(app)
     app[MARKETPLACE] = MarketplaceSlot()
     app.cleanup_ctx.append(_marketplace)
@@ -211,6 +224,60 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await ctx.pipeline.stop()
         await ctx.events.close()
         await ctx.engine.dispose()
+
+
+async def _anchoring(app: web.Application) -> AsyncIterator[None]:
+    """Connect the trust path to the ledger, start the anchoring service after the store
+    is migrated, plug it into the pipeline (committed events, admission) and the hub
+    (status pushes); stop it before the pipeline stops."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    if not settings.anchoring.enabled:
+        yield
+        return
+    connect = app.get(ANCHORING_CONNECT, open_anchoring)
+    connection = connect(settings)
+    store = BatchStore(ctx.engine)
+    identity = connection.identity
+    service = AnchoringService(
+        settings.anchoring,
+        store=store,
+        events=ctx.events,
+        ledger=connection.ledger,
+        identity=identity,
+        publisher=ctx.hub,
+    )
+    evidence = Evidence(
+        store,
+        ctx.events,
+        fabric_channel=connection.ledger.fabric_channel,
+        chaincode=connection.ledger.chaincode,
+        note_signer=EcdsaNoteSigner(
+            settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
+            identity.identity.public_key,
+            identity.signer,
+        ),
+        origin_prefix=settings.anchoring.checkpoint_origin,
+    )
+    ctx.pipeline.add_listener(service.on_committed)
+    ctx.pipeline.add_admission_check(service.admit)
+    try:
+        await service.start()
+    except BaseException:
+        await connection.close()
+        raise
+    app[ANCHORING] = AnchoringRuntime(service, evidence, connection)
+    log.info(
+        "trust path running: ledger=%s channel=%s chaincode=%s",
+        connection.kind,
+        connection.ledger.fabric_channel,
+        connection.ledger.chaincode,
+    )
+    try:
+        yield
+    finally:
+        await service.stop()
+        await connection.close()
 
 
 async def _marketplace(app: web.Application) -> AsyncIterator[None]:

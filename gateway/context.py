@@ -2,17 +2,23 @@
 
 Built by the composition root (:func:`gateway.app.create_app`); the HTTP
 routes (:mod:`gateway.web`) read them from the application through
-:data:`CONTEXT` and :data:`MARKETPLACE`. Domain packages never see this
+:data:`CONTEXT`, :data:`ANCHORING` and :data:`MARKETPLACE`. Tests and tools
+may set :data:`ANCHORING_CONNECT` on the app before it starts to choose the
+trust path's ledger connection. Domain packages never see this
 object: they get the narrow collaborators they need, here or in ``app.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.anchoring.connect import Connection
+from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer
 from gateway.auth.sessions import SessionService
 from gateway.config import Settings
@@ -44,6 +50,15 @@ class GatewayContext:
     limits: IntakeLimits
 
 
+@dataclasses.dataclass
+class AnchoringRuntime:
+    """The running trust path (absent when ``anchoring.enabled`` is off)."""
+
+    service: AnchoringService
+    evidence: Evidence
+    connection: Connection
+
+
 class MarketplaceSlot:
     """Filled when the app starts (an app's state cannot change once it runs)."""
 
@@ -52,5 +67,18 @@ class MarketplaceSlot:
 
 CONTEXT: web.AppKey[GatewayContext] = web.AppKey("anchorline_gateway", GatewayContext)
 MARKETPLACE: web.AppKey[MarketplaceSlot] = web.AppKey("anchorline_marketplace", MarketplaceSlot)
+ANCHORING: web.AppKey[AnchoringRuntime] = web.AppKey("anchorline_anchoring", AnchoringRuntime)
+ANCHORING_CONNECT: web.AppKey[Callable[[Settings], Connection]] = web.AppKey(
+    "anchorline_anchoring_connect",
+    Callable[[Settings], Connection],  # type: ignore[arg-type]
+)
 
-__all__ = ["CONTEXT", "MARKETPLACE", "GatewayContext", "MarketplaceSlot"]
+__all__ = [
+    "ANCHORING",
+    "ANCHORING_CONNECT",
+    "CONTEXT",
+    "MARKETPLACE",
+    "AnchoringRuntime",
+    "GatewayContext",
+    "MarketplaceSlot",
+]

@@ -42,7 +42,7 @@ async def _verify_all(world: EmbeddedWorld, gw_app: object, channel: str, count:
     from aiohttp import web
 
     assert isinstance(gw_app, web.Application)
-    from gateway.web.proofs import ANCHORING
+    from gateway.context import ANCHORING
 
     evidence = gw_app[ANCHORING].evidence
     trust = world.trust()
