@@ -47,6 +47,11 @@ class RoomPacket:
 class FanOut(Protocol):
     """Delivers packets to the subscribers of a channel."""
 
+    def wants(self, channel: str) -> bool:
+        """Whether packets for ``channel`` may reach anyone: the hub encodes nothing for
+        a channel that is not wanted (local: no room here; a broker: always)."""
+        ...
+
     def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
         """Write ``packets``, in order, to every subscriber of ``channel`` but each
         packet's origin. Never blocks and never waits for a subscriber."""
@@ -73,6 +78,9 @@ class LocalFanOut:
         self._limit = buffer_limit
         self._metrics = metrics
         self._on_slow = on_slow
+
+    def wants(self, channel: str) -> bool:
+        return bool(self._rooms.get(channel))
 
     def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
         room = self._rooms.get(channel)

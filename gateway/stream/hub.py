@@ -347,7 +347,7 @@ class Hub:
         by_channel: dict[str, list[RoomPacket]] = {}
         for item in committed:
             event = item.event
-            if event.channel not in self.rooms:
+            if not self._fanout.wants(event.channel):
                 continue
             packet = event_packet_raw("event", orjson.dumps(event.to_wire()))
             by_channel.setdefault(event.channel, []).append(
@@ -362,8 +362,7 @@ class Hub:
 
     def publish_status(self, change: StatusChange) -> None:
         """Push a trust-path status change to the channel's subscribers."""
-        room = self.rooms.get(change.channel)
-        if not room:
+        if not self._fanout.wants(change.channel):
             return
         packet = event_packet(
             "status",
