@@ -51,7 +51,7 @@ from gateway.events.model import AppendResult, NewEvent
 from gateway.events.pipeline import EventPipeline
 from gateway.events.signed import sign_event
 from gateway.identity.certificates import role as certificate_role
-from gateway.identity.msp import identity_from_pem
+from gateway.identity.msp import Identity, identity_from_pem
 from gateway.marketplace.access import ACCESS_CONTRACT, OnChainGrantPolicy, follow_grants
 from gateway.marketplace.auctions import (
     BID_TYPE,
@@ -344,7 +344,10 @@ class MarketplaceService:
 
     # -- settlement ------------------------------------------------------------------------
 
-    async def _creator(self, principal: Principal) -> Any:
+    async def creator(self, principal: Principal) -> Identity:
+        """The ledger identity of ``principal`` (its certificate from the identities
+        table), as the creator of the transactions it signs; raises :class:`NotAParty`
+        when the gateway has no certificate for the session."""
         pem = await self._identities.certificate_of(principal.fingerprint)
         if pem is None:
             raise NotAParty("log in again: the gateway has no certificate for this session")
@@ -386,7 +389,7 @@ class MarketplaceService:
             raise NotAParty(
                 f"only the seller or the winning bidder of {auction_id!r} may settle it"
             )
-        creator = await self._creator(principal)
+        creator = await self.creator(principal)
         settlement_id = await self.settlement_id(auction)
         context = {"auction_id": auction_id, "settlement_id": settlement_id, "action": action}
         if action == "propose":

@@ -133,7 +133,7 @@ async def post_prepare(request: web.Request) -> web.Response:
         raise InvalidInput("args must be at most 8 strings")
     if service.prepared is None:
         raise LedgerNotReady("this gateway runs without a ledger")
-    creator = await service._creator(principal)
+    creator = await service.creator(principal)
     return _json(service.prepared.prepare(creator, function, args))
 
 
