@@ -14,7 +14,7 @@ import pytest
 
 from gateway.anchoring.audit import chain, chain_problems
 from gateway.anchoring.outbox import BatchStore
-from gateway.web.state import CONTEXT
+from gateway.context import CONTEXT
 from tests.integration.anchoring.support import (
     clients,
     emit_many,

@@ -18,10 +18,10 @@ from gateway.anchoring.checkpoint import EcdsaNoteVerifier, verify_checkpoint
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.proof import EventProof, verify_offline
 from gateway.client.errors import GatewayRefused
+from gateway.context import CONTEXT
 from gateway.merkle.hashing import RFC6962_SHA256
 from gateway.merkle.verify import verify_consistency
 from gateway.store.events import EventRepository
-from gateway.web.state import CONTEXT
 from tests.integration.anchoring.faults import OrderingFault
 from tests.integration.anchoring.support import (
     EmbeddedWorld,
@@ -42,7 +42,7 @@ async def _verify_all(world: EmbeddedWorld, gw_app: object, channel: str, count:
     from aiohttp import web
 
     assert isinstance(gw_app, web.Application)
-    from gateway.web.proofs import ANCHORING
+    from gateway.context import ANCHORING
 
     evidence = gw_app[ANCHORING].evidence
     trust = world.trust()

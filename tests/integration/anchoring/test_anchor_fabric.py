@@ -20,9 +20,9 @@ import pytest
 from gateway.anchoring.audit import audit_channel, chain, chain_problems, verify_on_ledger
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.proof import EventProof, verify_offline
+from gateway.context import ANCHORING
 from gateway.store.engine import create_engine
 from gateway.store.events import EventRepository
-from gateway.web.proofs import ANCHORING
 from network.processes import is_alive, read_pid
 from network.profile import NetworkProfile
 from tests.conftest import FabricSession

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.client import GatewayRefused, MemberClient, sign_event
-from gateway.web.state import CONTEXT
+from gateway.context import CONTEXT
 from tests.integration.gateway.support import Identities, make_settings, running_gateway
 
 RULES = "vip-*=member@Org1MSP,admin;*=member,admin,auditor"

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.client import MemberClient
-from gateway.web.state import CONTEXT
+from gateway.context import CONTEXT
 from tests.integration.gateway.support import (
     Identities,
     RunningGateway,

@@ -11,13 +11,13 @@ from fabric_protos.common import common_pb2
 
 from gateway.auth.errors import AccessDenied
 from gateway.config import Settings, load_settings
+from gateway.context import ANCHORING
 from gateway.events.errors import BadEventSignature
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.msp import load_msp, parse_serialized_identity
 from gateway.ledger.embedded import EmbeddedTransport
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.transaction import parse_envelope
-from gateway.web.proofs import ANCHORING
 from tests.integration.gateway.support import running_gateway
 from tests.integration.marketplace.scenario import Members, run_scenario
 

@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.app import create_app
 from gateway.auth.principal import Principal
+from gateway.context import CONTEXT, GatewayContext
 from gateway.events.canonical import canonical_json
 from gateway.identity.ca import EmbeddedCA
 from gateway.store.engine import migrate
 from gateway.stream.frames import IncomingEvent, Outgoing
 from gateway.stream.hub import Connection, Hub
-from gateway.web.state import CONTEXT, GatewayContext
 from tests.integration.gateway.support import make_settings
 
 

@@ -13,8 +13,8 @@ from aiohttp import web
 from hypothesis import HealthCheck, settings
 
 from gateway.app import create_app
+from gateway.context import CONTEXT
 from gateway.web.openapi import openapi_document
-from gateway.web.state import CONTEXT
 from tests.integration.gateway.support import issue_identities, make_settings
 
 schema = schemathesis.openapi.from_dict(openapi_document())

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from gateway.app import create_app
 from gateway.client import sign_event
+from gateway.context import CONTEXT
 from gateway.identity.msp import load_msp
 from gateway.identity.signing import sign_message
 from gateway.web.routes import routes
-from gateway.web.state import CONTEXT
 from tests.integration.gateway.support import Identities, make_settings
 
 

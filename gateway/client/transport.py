@@ -1,17 +1,22 @@
-"""The client side of the Socket.IO adapter (python-socketio's AsyncClient).
+"""The client's Socket.IO connection (python-socketio's AsyncClient), typed.
 
-The member client library talks to the gateway through this small typed
-wrapper only, so python-socketio stays inside ``gateway.stream``.
+The member client library talks to the gateway through this small wrapper
+only, so python-socketio stays in one module of the client. python-socketio's
+package imports its server classes too (``import socketio`` loads
+``socketio.async_server`` and Engine.IO's server), so it is imported when a
+connection is made, not when ``gateway.client`` is: an auditor tool that only
+verifies proofs loads no Socket.IO code at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import socketio
+from gateway.stream.protocol import SOCKETIO_PATH
 
-from gateway.stream.sio import SOCKETIO_PATH
+if TYPE_CHECKING:
+    import socketio
 
 EventHandler = Callable[[str, Any], Awaitable[None]]
 StateHandler = Callable[[], Awaitable[None]]
@@ -38,9 +43,11 @@ class SocketTransport:
         on_disconnect: StateHandler,
         reconnect: bool = True,
     ) -> None:
+        import socketio  # see the module docstring: not at import time
+
         self._url = url
         self._auth = auth
-        self._client = socketio.AsyncClient(
+        self._client: socketio.AsyncClient = socketio.AsyncClient(
             reconnection=reconnect,
             reconnection_delay=0.2,
             reconnection_delay_max=2,
@@ -73,6 +80,8 @@ class SocketTransport:
 
     async def connect(self, timeout: float = 10.0) -> None:
         """Connect (WebSocket only); raises :class:`ConnectRefused` if the gateway says no."""
+        import socketio
+
         self._refusal = None
         try:
             await self._client.connect(
