@@ -13,7 +13,7 @@ from gateway.errors import ConfigError
 from network.control import Network
 from network.errors import NetworkError, NotRunning
 from network.install import find_fabric
-from tests.unit.network.test_net_install import make_release
+from tests.unit.network.test_install import make_release
 
 
 def _network(tmp_path: Path, base_port: int) -> Network:
