@@ -55,7 +55,7 @@ def _free_port() -> int:
 
 def _free_base_port() -> int:
     """The default 7100, or the first block of 100 free ports above the test suites' range."""
-    from network.control import port_free
+    from network.readiness import port_free
 
     for base in (7100, *range(16000, 20000, 200)):
         if all(port_free(p) for p in range(base, base + 100)):
