@@ -238,7 +238,7 @@ async def _play(
     _, closed = await wait_for(
         seller,
         lambda n, d: n == "event" and d.get("type") == "auction.closed",
-        timeout=plan.auction_s + 30,
+        timeout=plan.auction_s + 15,
     )
     late = await bid(bidders[names[1]], channel, top[0] + 1000)
     if late.ok or late.error is None:
