@@ -7,15 +7,15 @@ import json
 import logging
 
 import pytest
-from ccfakes import T0, issue, make_ca
-from ccpeer import GrpcPeer, LoopbackPeer, Message, transaction_message
-from ccsample import CONTRACTS
 from fabric_chaincode_python.fabric_shim.handler import STATES, Handler
 from fabric_protos.peer import proposal_response_pb2
 
 from chaincode.runtime import ContractChaincode
 from chaincode.runtime.peer_stream import PeerStreamHandler, SerialisedWriter
 from chaincode.runtime.server import ServerConfig, start_server
+from tests.unit.chaincode.ccfakes import T0, issue, make_ca
+from tests.unit.chaincode.ccpeer import GrpcPeer, LoopbackPeer, Message, transaction_message
+from tests.unit.chaincode.ccsample import CONTRACTS
 
 CLIENTS = 8
 CALLS = 50

@@ -10,9 +10,9 @@ follow that file's ``corruptInclusionProof``.
 from __future__ import annotations
 
 import pytest
-from ccmerkle import leaf_hash, mth, path
 
 from chaincode.contracts.inclusion import ProofError, root_from_inclusion_proof
+from tests.unit.chaincode.ccmerkle import leaf_hash, mth, path
 
 LEAVES = [
     bytes.fromhex(h)

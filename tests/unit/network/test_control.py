@@ -1,4 +1,4 @@
-"""Network control checks that need no running network."""
+"""NativeNetwork checks that need no running network."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.errors import ConfigError
-from network.control import Network
+from network.control import NativeNetwork
 from network.errors import NetworkError, NotRunning
 from network.install import find_fabric
-from tests.unit.network.test_net_install import make_release
+from tests.unit.network.test_install import make_release
 
 
-def _network(tmp_path: Path, base_port: int) -> Network:
+def _network(tmp_path: Path, base_port: int) -> NativeNetwork:
     settings = load_settings({"ANCHORLINE_HOME": str(tmp_path / "home")})
     settings = dataclasses.replace(
         settings, network=dataclasses.replace(settings.network, base_port=base_port)
     )
     install = find_fabric(make_release(tmp_path / "fabric"), None)
-    return Network(settings, install)
+    return NativeNetwork(settings, install)
 
 
 def test_restart_with_other_ports_is_refused(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_peer_memory_comes_from_the_settings(tmp_path: Path) -> None:
         network.settings,
         network=dataclasses.replace(network.settings.network, peer_memory_mib=192, peer_gogc=150),
     )
-    specs = Network(settings, network.install).node_specs()
+    specs = NativeNetwork(settings, network.install).node_specs()
     peers = [s for s in specs if s.name.startswith("peer")]
     assert len(peers) == 3
     assert {(s.env["GOMEMLIMIT"], s.env["GOGC"]) for s in peers} == {("192MiB", "150")}
@@ -70,4 +70,4 @@ def test_too_little_peer_memory_is_refused(tmp_path: Path, memory: int, gogc: in
         ),
     )
     with pytest.raises(ConfigError, match=r"network\.peer_memory_mib must be at least 64"):
-        Network(settings, network.install).node_specs()
+        NativeNetwork(settings, network.install).node_specs()

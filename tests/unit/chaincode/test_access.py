@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from ccfakes import FakeLedger, issue, make_ca
 
 from chaincode.anchorline import CONTRACTS
+from tests.unit.chaincode.ccfakes import FakeLedger, issue, make_ca
 
 
 @pytest.fixture(scope="module")

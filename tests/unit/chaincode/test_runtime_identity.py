@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from ccfakes import issue, make_ca
 from cryptography.hazmat.primitives import serialization
 from fabric_chaincode_python.fabric_contract_api.contractapi.transaction_context import (
     ClientIdentity as ShimClientIdentity,
@@ -13,6 +12,7 @@ from fabric_chaincode_python.fabric_contract_api.contractapi.transaction_context
 from fabric_protos.msp import identities_pb2
 
 from chaincode.runtime import ClientIdentity, Forbidden
+from tests.unit.chaincode.ccfakes import issue, make_ca
 
 
 class _Stub:

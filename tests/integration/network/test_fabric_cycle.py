@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from network.control import Network
+from network.control import NativeNetwork
 from network.install import FabricInstall
 from network.probe import probe_for
 from network.processes import is_alive
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.fabric
 def test_cold_up_deploy_invoke_read_down(tmp_path: Path, fabric_install: FabricInstall) -> None:
     # Its own ports, so it can run beside the session network.
     settings = network_settings(tmp_path / "home", base_port=extra_base_port(1))
-    network = Network(settings, fabric_install, env_path=os.environ.get("PATH", os.defpath))
+    network = NativeNetwork(settings, fabric_install, env_path=os.environ.get("PATH", os.defpath))
     try:
         started = time.monotonic()
         result = network.up()

@@ -19,11 +19,16 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from cc_fabric_support import CHAINCODE, CHAINCODE_PATH, connect, rfc3339
 
 from gateway.ledger.errors import EndorseError
 from gateway.ledger.gateway import Gateway
 from network.profile import NetworkProfile
+from tests.integration.chaincode.cc_fabric_support import (
+    CHAINCODE,
+    CHAINCODE_PATH,
+    connect,
+    rfc3339,
+)
 
 pytestmark = pytest.mark.fabric
 

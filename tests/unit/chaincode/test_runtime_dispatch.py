@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from ccfakes import FakeLedger, issue, make_ca
 from fabric_chaincode_python.fabric_contract_api.contractapi.transaction_context import (
     TransactionContext,
 )
@@ -21,6 +20,7 @@ from chaincode.runtime import (
     query,
     transaction,
 )
+from tests.unit.chaincode.ccfakes import FakeLedger, issue, make_ca
 
 
 class Notes(Contract):

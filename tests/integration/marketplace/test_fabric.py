@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from gateway.cli.scenario import Cast, Plan, run_scenario
 from gateway.config import load_settings
 from gateway.identity.certificates import TrustStore
 from gateway.ledger.connect import from_profile
 from network.profile import NetworkProfile
 from tests.integration.gateway.support import running_gateway
-from tests.integration.marketplace.scenario import Members, run_scenario
 
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.fabric
@@ -36,11 +36,13 @@ async def test_marketplace_end_to_end_on_fabric(
     def member(org: str, name: str, role: str) -> tuple[Path, str]:
         return enroll_identity(profile, org, f"{name}{tag}", role), profile.org(org).msp_id
 
-    members = Members(
+    cast = Cast(
         seller=member("Org1", "seller", "member"),
-        bidder2=member("Org2", "bidder", "member"),
-        bidder3=member("Org3", "bidder", "member"),
-        admin1=member("Org1", "admin", "admin"),
+        bidders={
+            "bidder2": member("Org2", "bidder", "member"),
+            "bidder3": member("Org3", "bidder", "member"),
+        },
+        admin=member("Org1", "admin", "admin"),
         auditor=member("Org3", "auditor", "auditor"),
     )
     org_msps = {o.msp_id: Path(o.admin_msp_dir).parents[2] / "msp" for o in profile.orgs}
@@ -62,7 +64,7 @@ async def test_marketplace_end_to_end_on_fabric(
     )
     trust = TrustStore.from_msp_dirs(org_msps)
     # The auditor reads the ledger with its own identity through its own org's peer.
-    reader = from_profile(profile, members.auditor[0], org="Org3")
+    reader = from_profile(profile, cast.auditor[0], org="Org3")
 
     async def inspect(function: str, arg: str) -> dict[str, Any]:
         contract, _, name = function.partition(":")
@@ -73,7 +75,15 @@ async def test_marketplace_end_to_end_on_fabric(
 
     try:
         async with running_gateway(settings, trust) as gw:
-            outcome = await run_scenario(gw.url, members, inspect, auction_s=4.0)
+            outcome = await run_scenario(
+                gw.url,
+                cast,
+                trust,
+                plan=Plan(
+                    auction_s=4.0, script=[("bidder2", 100), ("bidder3", 150), ("bidder2", 120)]
+                ),
+                inspect=inspect,
+            )
     finally:
         await reader.close()
 
@@ -83,6 +93,7 @@ async def test_marketplace_end_to_end_on_fabric(
     assert outcome.refusals["premium_without_grant"].startswith("AL15")
     assert [e["state"] for e in outcome.settlement_events] == ["Proposed", "Accepted", "Settled"]
     record = outcome.settlement_record
+    assert record is not None
     assert record["state"] == "Settled"
     buyer, seller = outcome.party_fingerprints["buyer"], outcome.party_fingerprints["seller"]
     assert [s["by"]["fingerprint"] for s in record["history"]] == [buyer, seller, buyer]
@@ -94,3 +105,5 @@ async def test_marketplace_end_to_end_on_fabric(
         f"{outcome.kick_latency_s * 1000:+.0f} ms after the commit was known"
     )
     assert outcome.kick_latency_s < 1.0, outcome.kick_latency_s
+    assert (outcome.winner, outcome.winning_amount) == ("bidder3", 150)
+    assert outcome.verdict.ok, outcome.verdict.summary()

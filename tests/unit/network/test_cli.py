@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.main import build_parser
-from tests.unit.network.test_net_install import make_release
+from tests.unit.network.test_install import make_release
 
 CLI = [sys.executable, "-m", "gateway.cli.main"]
 

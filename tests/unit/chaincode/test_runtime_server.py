@@ -13,9 +13,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from ccfakes import T0, issue, make_ca
-from ccpeer import GrpcPeer
-from ccsample import CONTRACTS
 from cryptography.hazmat.primitives import serialization
 from fabric_protos.peer import proposal_response_pb2
 
@@ -25,6 +22,9 @@ from chaincode.runtime.server import (
     start_server,
     tls_from_env,
 )
+from tests.unit.chaincode.ccfakes import T0, issue, make_ca
+from tests.unit.chaincode.ccpeer import GrpcPeer
+from tests.unit.chaincode.ccsample import CONTRACTS
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]

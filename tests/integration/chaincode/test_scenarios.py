@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cc_fabric_support import (
+
+from gateway.ledger.errors import EndorseError, EvaluateError
+from gateway.ledger.gateway import Gateway
+from tests.integration.chaincode.cc_fabric_support import (
     CHAINCODE,
     CHAINCODE_PATH,
     connect,
@@ -30,9 +33,6 @@ from cc_fabric_support import (
     rfc3339,
     signed_batch,
 )
-
-from gateway.ledger.errors import EndorseError, EvaluateError
-from gateway.ledger.gateway import Gateway
 
 
 def _leaf(data: bytes) -> bytes:

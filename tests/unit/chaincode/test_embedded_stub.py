@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from ccfakes import T0, issue, make_ca, sign_batch
 from fabric_protos.ledger.rwset import rwset_pb2
 from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
 from fabric_protos.peer import proposal_pb2
@@ -13,6 +12,7 @@ from google.protobuf import timestamp_pb2
 
 from chaincode.anchorline import CONTRACTS
 from chaincode.runtime import dispatch
+from tests.unit.chaincode.ccfakes import T0, issue, make_ca, sign_batch
 
 embedded_stub = pytest.importorskip("gateway.ledger.embedded.stub")
 embedded_store = pytest.importorskip("gateway.ledger.embedded.store")

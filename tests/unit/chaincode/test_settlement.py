@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from ccfakes import FakeLedger, issue, make_ca, sign_batch
-from ccmerkle import leaf_hash, mth, path
 
 from chaincode.anchorline import CONTRACTS
+from tests.unit.chaincode.ccfakes import FakeLedger, issue, make_ca, sign_batch
+from tests.unit.chaincode.ccmerkle import leaf_hash, mth, path
 
 LEAVES = [f"bid-{i}".encode() for i in range(6)]
 INDEX = 3

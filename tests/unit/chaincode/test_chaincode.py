@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from ccfakes import FakeLedger, issue, make_ca
 
 from chaincode.anchorline import CONTRACTS
 from chaincode.runtime import ContractChaincode
+from tests.unit.chaincode.ccfakes import FakeLedger, issue, make_ca
 
 ROUTES = sorted(ContractChaincode(CONTRACTS).routes.values(), key=lambda r: r.qualified_name)
 EXPECTED = {
