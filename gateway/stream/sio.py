@@ -256,6 +256,10 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
     # -- inbound --------------------------------------------------------------------------
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if not isinstance(data, str | bytes):
+            # Engine.IO JSON-decodes a message that looks like JSON ("4true" gives True);
+            # a Socket.IO packet is text or a binary attachment, so this is not one.
+            return
         if isinstance(data, str) and data[:1] == "2" and data[1:2] != "/":
             received = time.perf_counter()
             incoming = parse_event_packet(data)
