@@ -77,7 +77,7 @@ async def embedded(args: argparse.Namespace, home: Path) -> AsyncIterator[tuple[
 
 def bring_up_fabric(args: argparse.Namespace, home: Path) -> tuple[object, Callable[[], None]]:
     from gateway.config import load_settings
-    from network.control import Network
+    from network.control import NativeNetwork
     from network.install import find_fabric
 
     base = load_settings()
@@ -89,7 +89,7 @@ def bring_up_fabric(args: argparse.Namespace, home: Path) -> tuple[object, Calla
         ),
     )
     install = find_fabric(settings.fabric_home, os.environ.get("PATH", os.defpath))
-    network = Network(settings, install, env_path=os.environ.get("PATH", os.defpath))
+    network = NativeNetwork(settings, install, env_path=os.environ.get("PATH", os.defpath))
     t = time.perf_counter()
     network.up()
     print(f"fabric network up in {time.perf_counter() - t:.1f} s")

@@ -82,7 +82,7 @@ def network_at(
     if args.profile:
         yield args.profile
         return
-    from network.control import Network
+    from network.control import NativeNetwork
     from network.install import find_fabric
 
     base = load_settings()
@@ -95,7 +95,7 @@ def network_at(
         )
     settings = dataclasses.replace(base, home=Path(args.home), network=network_settings)
     install = find_fabric(settings.fabric_home, settings.search_path)
-    network = Network(settings, install, env_path=settings.search_path)
+    network = NativeNetwork(settings, install, env_path=settings.search_path)
     t = time.perf_counter()
     network.up()
     print(

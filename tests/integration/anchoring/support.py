@@ -19,6 +19,7 @@ from gateway.anchoring.connect import Connection
 from gateway.anchoring.ledger import FabricAnchorLedger
 from gateway.client.member import MemberClient
 from gateway.config import Settings, load_settings
+from gateway.context import ANCHORING, ANCHORING_CONNECT, CONTEXT, AnchoringRuntime
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
 from gateway.identity.msp import load_msp
@@ -27,8 +28,6 @@ from gateway.ledger.embedded.connect import embedded_gateway
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.transport import GatewayTransport
 from gateway.store.models import event_statuses, events
-from gateway.web.proofs import ANCHORING, ANCHORING_CONNECT, AnchoringRuntime
-from gateway.web.state import CONTEXT
 from tests.integration.gateway.support import RunningGateway
 from tests.integration.gateway.support import running_gateway as serve_gateway
 

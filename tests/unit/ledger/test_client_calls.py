@@ -7,7 +7,6 @@ import json
 
 import pytest
 from fabric_protos.peer import transaction_pb2
-from ledger_fakes import FakeLedger, FakePeer, make_identity
 
 from gateway.identity.signing import sha256, verify
 from gateway.ledger.client import Timeouts
@@ -25,6 +24,7 @@ from gateway.ledger.errors import (
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.proposal import parse_signed_proposal
 from gateway.ledger.transport import PeerErrorDetail, RpcError, StatusCode
+from tests.unit.ledger.ledger_fakes import FakeLedger, FakePeer, make_identity
 
 
 @pytest.fixture

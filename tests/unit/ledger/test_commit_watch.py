@@ -8,7 +8,6 @@ import pytest
 from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import transaction_pb2
-from ledger_fakes import Block, FakeLedger, StreamingFakePeer, make_identity
 
 from gateway.identity.signing import verify
 from gateway.ledger.client import Timeouts
@@ -17,6 +16,7 @@ from gateway.ledger.endpoints import Failover
 from gateway.ledger.errors import CommitError
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.proposal import transaction_id
+from tests.unit.ledger.ledger_fakes import Block, FakeLedger, StreamingFakePeer, make_identity
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_event_pb2
-from ledger_fakes import FakeLedger, FakePeer, make_identity
 
 from gateway.errors import InvalidInput
 from gateway.ledger.errors import EventStreamError
@@ -22,6 +21,7 @@ from gateway.ledger.events import (
 )
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.transport import RpcError, StatusCode
+from tests.unit.ledger.ledger_fakes import FakeLedger, FakePeer, make_identity
 
 
 def _event(block: int, tx: str) -> ChaincodeEvent:
