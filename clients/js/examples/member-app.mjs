@@ -10,7 +10,8 @@ const identity = await loadIdentity(env.MSP_DIR, env.MSP_ID);
 const client = new AnchorlineClient(env.GATEWAY_URL, identity, {
   storage: new FileStorage(env.SEQ_FILE ?? "last-seqs.json"),
 });
-client.on("event", (e) => console.log(`event #${e.seq} ${e.type} from ${e.msp_id}`));
+let received = 0;
+client.on("event", (e) => console.log(`event #${e.seq} ${e.type} from ${e.msp_id}`, ++received));
 client.on("status", (s) => console.log(`status: seqs ${s.seqs.join(",")} ${s.status}`));
 client.on("error", (e) => console.error(`error ${e.code}: ${e.reason}`));
 
@@ -35,7 +36,8 @@ try {
   console.log(`seq ${final.seq} finalized in block ${final.block_number}`);
   const verdict = await verifyProof(await client.proof(channel, second.seq), trustFromMspDirs(JSON.parse(env.ORG_MSPS)));
   for (const c of verdict.checks) console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}`);
-  console.log(JSON.stringify({ verified: verdict.ok, seqs: [first.seq, second.seq], reconnects: client.reconnects }));
+  const report = { verified: verdict.ok, seqs: [first.seq, second.seq], joined_at: joined.last_seq, received };
+  console.log(JSON.stringify({ ...report, reconnects: client.reconnects }));
 } catch (e) {
   if (!(e instanceof AnchorlineError)) throw e;
   console.error(`refused: ${e.code} ${e.reason}`);

@@ -62,7 +62,7 @@ class Emitter {
  * Per channel: the highest seq up to which every event was seen (delivered, or our own
  * acknowledged), plus the seqs seen above it. Resume asks for everything after it.
  */
-class Watermark {
+export class Watermark {
   constructor(value) {
     this.value = value;
     this.above = new Set();

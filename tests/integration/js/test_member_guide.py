@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from gateway.client import MemberClient
 from tests.integration.js.support import JS_DIR, ROOT, js_gateway, node_ready, run_node
 
 GUIDE = ROOT / "docs" / "member-guide.md"
@@ -96,13 +97,28 @@ async def test_guide_samples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 async def test_example_member_app(tmp_path: Path) -> None:
+    """The example runs; run again after another member emitted, it catches up from its
+    stored last seq (a restarted app misses nothing)."""
     app = JS_DIR / "examples" / "member-app.mjs"
     assert len(app.read_text().splitlines()) < 60
     async with js_gateway(tmp_path / "home") as g:
-        out = await run_node(app, {**_member_env(g, "js", tmp_path), "CHANNEL": "example"})
-    assert out["verified"] is True and out["reconnects"] == 1
-    assert out["seqs"] == [1, 2]
-    assert json.loads((tmp_path / "js-seqs.json").read_text())["example"] == 2
+        env = {**_member_env(g, "js", tmp_path), "CHANNEL": "example"}
+        out = await run_node(app, env)
+        assert out["verified"] is True and out["reconnects"] == 1
+        assert out["seqs"] == [1, 2] and out["joined_at"] == 0
+        assert json.loads((tmp_path / "js-seqs.json").read_text())["example"] == 2
+
+        other = MemberClient.from_msp(g.url, g.members["py"], g.msp_ids["py"])
+        await other.login()
+        await other.connect()
+        await other.join("example")
+        assert (await other.emit("example", "bid", {"item": "lot-7", "amount": 20})).ok
+        await other.close()
+
+        again = await run_node(app, env)
+        assert again["verified"] is True
+        assert again["joined_at"] == 3 and again["received"] >= 1  # seq 3, by catch-up
+        assert again["seqs"] == [4, 5]
 
 
 @pytest.mark.browser
