@@ -219,7 +219,14 @@ export class AnchorlineClient extends Emitter {
     if (this._closing || !this.session) return;
     const wait = Math.max(1000, this.session.localExpiry - this.refreshMarginMs - Date.now());
     this._refreshTimer = setTimeout(() => {
-      this.refresh().catch((e) => this._fire("error", e));
+      this.refresh().catch((e) => {
+        this._fire("error", e);
+        // A gateway briefly out of reach: try again soon rather than let the token lapse.
+        if (!this._closing) {
+          this._refreshTimer = setTimeout(() => this._scheduleRefresh(), 5000);
+          this._refreshTimer.unref?.();
+        }
+      });
     }, wait);
     // In Node, a pending refresh must not keep the process alive on its own.
     this._refreshTimer.unref?.();
@@ -278,6 +285,7 @@ export class AnchorlineClient extends Emitter {
       path: "/socket.io/",
       transports: ["websocket"],
       autoConnect: false,
+      forceNew: true, // each client owns its connection (socket.io would share one per URL)
       reconnectionDelay: 200,
       reconnectionDelayMax: 2000,
       // Called on every (re)connect, so a reconnect always presents a valid token.
@@ -550,6 +558,10 @@ export class AnchorlineClient extends Emitter {
           clearTimeout(timer);
           resolve(v);
         },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       t.waiters.push(waiter);
       // The push may have gone out before we were watching: ask once.
@@ -562,10 +574,14 @@ export class AnchorlineClient extends Emitter {
     return this.get(`/events/${encodeURIComponent(channel)}/${seq}/proof`);
   }
 
-  /** Stop reconnecting, close the connection, cancel the token refresh. */
+  /** Stop reconnecting, close the connection, cancel the token refresh; status waits reject. */
   async close() {
     this._closing = true;
     clearTimeout(this._refreshTimer);
+    for (const t of this._tracked.values()) {
+      for (const w of t.waiters) w.reject(new AnchorlineError("AL1506", "the client was closed"));
+      t.waiters = [];
+    }
     if (this.socket) {
       this.socket.disconnect();
     }
