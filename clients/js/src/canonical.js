@@ -6,11 +6,11 @@
 // left to do by hand is refusing what I-JSON cannot carry and sorting object members by
 // their keys' UTF-16 code units (JavaScript's default string order).
 
-import { AnchorlineError } from "./errors.js";
+import { anchorlineError } from "./errors.js";
 import { utf8 } from "./bytes.js";
 
 function refuse(message) {
-  return new AnchorlineError("AL1601", `value cannot be canonicalised (RFC 8785): ${message}`);
+  return anchorlineError("AL1601", `value cannot be canonicalised (RFC 8785): ${message}`);
 }
 
 // A lone surrogate: JSON.stringify escapes it (well-formed stringify), but RFC 8785

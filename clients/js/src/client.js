@@ -2,7 +2,7 @@
 // promises, statuses, and resume after a reconnect (docs/member-guide.md has the wire
 // protocol this implements).
 
-import { AnchorlineError } from "./errors.js";
+import { AnchorlineError, ConnectionError, anchorlineError } from "./errors.js";
 import { signEvent } from "./identity.js";
 import { MemoryStorage } from "./storage.js";
 import { fromBase64, fromUtf8 } from "./bytes.js";
@@ -149,7 +149,7 @@ export class AnchorlineClient extends Emitter {
     try {
       response = await fetch(this.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
-      throw new AnchorlineError("AL1003", `gateway ${this.url} not reachable: ${e.message}`, { cause: e });
+      throw anchorlineError("AL1003", `gateway ${this.url} not reachable: ${e.message}`, { cause: e });
     }
     const text = await response.text();
     let data = null;
@@ -262,11 +262,11 @@ export class AnchorlineClient extends Emitter {
   }
 
   async _waitReady() {
-    if (this._closing) throw new AnchorlineError("AL1506", "the client was closed");
+    if (this._closing) throw new ConnectionError("AL1506", "the client was closed");
     if (this._readySettled) return;
     let timer;
     const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new AnchorlineError("AL1506", `not connected: no reconnect and resume within ${this.reconnectWaitMs} ms`)), this.reconnectWaitMs);
+      timer = setTimeout(() => reject(new ConnectionError("AL1506", `not connected: no reconnect and resume within ${this.reconnectWaitMs} ms`)), this.reconnectWaitMs);
     });
     try {
       await Promise.race([this._ready, timeout]);
@@ -307,7 +307,7 @@ export class AnchorlineClient extends Emitter {
       const onError = (err) => {
         socket.off("connect", onConnect);
         socket.disconnect();
-        reject(new AnchorlineError(err.data?.code || "AL1003", err.message || "connection refused"));
+        reject(anchorlineError(err.data?.code || "AL1003", err.message || "connection refused"));
       };
       socket.once("connect", onConnect);
       socket.once("connect_error", onError);
@@ -352,7 +352,7 @@ export class AnchorlineClient extends Emitter {
     if (this._closing || !this.socket || this.socket.active) return; // socket.io retries by itself
     // Refused by the gateway (a token problem): get a new session, then try again.
     const code = err.data?.code;
-    this._fire("error", new AnchorlineError(code || "AL1003", err.message || "connection refused"));
+    this._fire("error", anchorlineError(code || "AL1003", err.message || "connection refused"));
     const again = code === "AL1508" ? this.refresh() : this.login();
     again.then(
       () => setTimeout(() => !this._closing && this.socket.connect(), 200),
@@ -361,12 +361,12 @@ export class AnchorlineClient extends Emitter {
   }
 
   async _call(name, data) {
-    if (!this.socket) throw new AnchorlineError("AL1506", "not connected: call connect() first");
+    if (!this.socket) throw new ConnectionError("AL1506", "not connected: call connect() first");
     let body;
     try {
       body = await this.socket.timeout(this.ackTimeoutMs).emitWithAck(name, data);
     } catch (e) {
-      throw new AnchorlineError("AL1003", `no answer to '${name}' within ${this.ackTimeoutMs} ms`, { cause: e });
+      throw anchorlineError("AL1003", `no answer to '${name}' within ${this.ackTimeoutMs} ms`, { cause: e });
     }
     if (body && typeof body === "object" && body.error) throw AnchorlineError.fromBody(body.error);
     return body;
@@ -475,7 +475,7 @@ export class AnchorlineClient extends Emitter {
 
   /** Send an already signed event (see signEvent). */
   async emitSigned(event) {
-    if (!this.socket) throw new AnchorlineError("AL1506", "not connected: call connect() first");
+    if (!this.socket) throw new ConnectionError("AL1506", "not connected: call connect() first");
     for (let attempt = 0; ; attempt++) {
       await this._waitReady();
       let body;
@@ -483,9 +483,9 @@ export class AnchorlineClient extends Emitter {
         body = await this.socket.timeout(this.ackTimeoutMs).emitWithAck("event", event);
       } catch (e) {
         if (!this.socket.connected && attempt < 3 && !this._closing) continue; // resent after resume
-        throw new AnchorlineError("AL1003", `no acknowledgement for event ${event.id} within ${this.ackTimeoutMs} ms`, { cause: e });
+        throw anchorlineError("AL1003", `no acknowledgement for event ${event.id} within ${this.ackTimeoutMs} ms`, { cause: e });
       }
-      if (!body || typeof body !== "object") throw new AnchorlineError("AL1003", `unexpected acknowledgement ${JSON.stringify(body)}`);
+      if (!body || typeof body !== "object") throw anchorlineError("AL1003", `unexpected acknowledgement ${JSON.stringify(body)}`);
       if (body.error) throw AnchorlineError.fromBody({ ...body.error, id: body.id, seq: body.seq });
       if (typeof body.seq === "number") {
         this._mark(event.channel).see(body.seq);
@@ -542,7 +542,7 @@ export class AnchorlineClient extends Emitter {
    * pushes. Rejects with AL1003 after `timeoutMs` (default 60 s).
    */
   waitForStatus(channel, seq, status = "finalized", { timeoutMs = 60_000 } = {}) {
-    if (!(status in RANK)) throw new AnchorlineError("AL1002", `status must be one of ${STATUSES.join(", ")}`);
+    if (!(status in RANK)) throw anchorlineError("AL1002", `status must be one of ${STATUSES.join(", ")}`);
     const t = this._track(channel, seq);
     if (RANK[t.status] >= RANK[status]) {
       return Promise.resolve({ channel, seq, status: t.status, tx_id: t.tx_id, block_number: t.block_number });
@@ -550,7 +550,7 @@ export class AnchorlineClient extends Emitter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         t.waiters = t.waiters.filter((w) => w !== waiter);
-        reject(new AnchorlineError("AL1003", `event ${channel}/${seq} not ${status} within ${timeoutMs} ms (last seen: ${t.status})`));
+        reject(anchorlineError("AL1003", `event ${channel}/${seq} not ${status} within ${timeoutMs} ms (last seen: ${t.status})`));
       }, timeoutMs);
       const waiter = {
         status,
@@ -579,7 +579,7 @@ export class AnchorlineClient extends Emitter {
     this._closing = true;
     clearTimeout(this._refreshTimer);
     for (const t of this._tracked.values()) {
-      for (const w of t.waiters) w.reject(new AnchorlineError("AL1506", "the client was closed"));
+      for (const w of t.waiters) w.reject(new ConnectionError("AL1506", "the client was closed"));
       t.waiters = [];
     }
     if (this.socket) {

@@ -14,22 +14,57 @@ export class AnchorlineError extends Error {
    */
   constructor(code, message, extra = {}) {
     super(`${code}: ${message}`, extra.cause !== undefined ? { cause: extra.cause } : undefined);
-    this.name = "AnchorlineError";
+    this.name = new.target.name;
     this.code = code;
     this.reason = message;
     this.status = extra.status;
     this.details = extra.details || {};
   }
 
-  /** The error of a gateway body `{code, message}` (REST body or Socket.IO ack `error`). */
+  /**
+   * The error of a gateway body `{code, message}` (REST body or Socket.IO ack `error`),
+   * as the subclass of its code's family (see `errorClassFor`).
+   */
   static fromBody(body, status) {
     const code = body && typeof body.code === "string" ? body.code : "AL1003";
     const message = body && typeof body.message === "string" ? body.message : `gateway answered ${status ?? "an error"}`;
     const details = body && typeof body === "object" ? { ...body } : {};
     delete details.code;
     delete details.message;
-    return new AnchorlineError(code, message, { status, details });
+    const Class = errorClassFor(code);
+    return new Class(code, message, { status, details });
   }
+}
+
+/** AL12xx: a certificate was refused (unknown CA, expired, revoked…): re-enrol or fix the MSP. */
+export class IdentityError extends AnchorlineError {}
+/** AL15xx: login, token or access refused: log in again, refresh, or ask for access. */
+export class AuthError extends AnchorlineError {}
+/** AL16xx: an event was refused (malformed, too large, bad signature, not joined…). */
+export class EventError extends AnchorlineError {}
+/** AL17xx and AL18xx: the trust path or a proof (no proof yet, proof malformed…). */
+export class ProofError extends AnchorlineError {}
+/** AL1003 (no answer in time), and AL1506 when this client is not connected: retry. */
+export class ConnectionError extends AnchorlineError {}
+
+const FAMILIES = [
+  [/^AL12/, IdentityError],
+  [/^AL15/, AuthError],
+  [/^AL16/, EventError],
+  [/^AL1[78]/, ProofError],
+  [/^AL1003$/, ConnectionError],
+];
+
+/** The error class of an AL code's family (AnchorlineError when it has none). */
+export function errorClassFor(code) {
+  for (const [re, Class] of FAMILIES) if (re.test(code)) return Class;
+  return AnchorlineError;
+}
+
+/** An error of `code`, as the subclass of its family. */
+export function anchorlineError(code, message, extra) {
+  const Class = errorClassFor(code);
+  return new Class(code, message, extra);
 }
 
 /** Whether a refusal with this code is worth retrying as is, after a pause. */

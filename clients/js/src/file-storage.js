@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSy
 import { dirname, join } from "node:path";
 import { Identity } from "./identity.js";
 import { TrustStore } from "./x509.js";
-import { AnchorlineError } from "./errors.js";
+import { anchorlineError } from "./errors.js";
 
 /** Last seq per channel in one JSON file, written atomically (temp file + rename). */
 export class FileStorage {
@@ -47,9 +47,9 @@ function files(folder) {
 /** The identity of an enrolled MSP folder: signcerts/ (first file) and keystore/. */
 export async function loadIdentity(mspDir, mspId) {
   const [certFile] = files(join(mspDir, "signcerts"));
-  if (!certFile) throw new AnchorlineError("AL1209", `${mspDir}/signcerts holds no certificate`);
+  if (!certFile) throw anchorlineError("AL1209", `${mspDir}/signcerts holds no certificate`);
   const keyFile = files(join(mspDir, "keystore")).find((p) => readFileSync(p, "utf8").includes("PRIVATE KEY"));
-  if (!keyFile) throw new AnchorlineError("AL1209", `${mspDir}/keystore holds no private key`);
+  if (!keyFile) throw anchorlineError("AL1209", `${mspDir}/keystore holds no private key`);
   return Identity.fromPem(readFileSync(certFile, "utf8"), readFileSync(keyFile, "utf8"), mspId);
 }
 
@@ -63,7 +63,7 @@ export function trustFromMspDirs(dirs) {
   const trust = new TrustStore();
   for (const [mspId, folder] of Object.entries(dirs)) {
     const roots = files(join(folder, "cacerts")).map(pemOrDer);
-    if (!roots.length) throw new AnchorlineError("AL1209", `MSP folder ${folder} for ${mspId} has no CA certificate in cacerts/`);
+    if (!roots.length) throw anchorlineError("AL1209", `MSP folder ${folder} for ${mspId} has no CA certificate in cacerts/`);
     const intermediates = files(join(folder, "intermediatecerts")).map(pemOrDer);
     const crls = files(join(folder, "crls")).map(pemOrDer);
     roots.forEach((pem, i) => trust.addCa(mspId, pem, i === 0 ? { intermediates, crls } : {}));

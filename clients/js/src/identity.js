@@ -3,7 +3,7 @@
 // already has, e.g. one kept in IndexedDB). Signatures are what the gateway expects:
 // ECDSA over SHA-256 of the message bytes, DER-encoded, low-S, standard base64.
 
-import { AnchorlineError } from "./errors.js";
+import { AnchorlineError, anchorlineError } from "./errors.js";
 import { canonicalBytes } from "./canonical.js";
 import { concat, subtle, toBase64, utf8 } from "./bytes.js";
 import { rawToDer, readTlv } from "./der.js";
@@ -34,7 +34,7 @@ export function pkcs8FromPem(pem) {
     readTlv(sec1, 0);
     return tlv(0x30, concat(Uint8Array.of(0x02, 0x01, 0x00), EC_P256_ALG, tlv(0x04, sec1)));
   }
-  throw new AnchorlineError("AL1002", "no PEM private key found (expected a PKCS#8 'PRIVATE KEY' or an 'EC PRIVATE KEY' block)");
+  throw anchorlineError("AL1002", "no PEM private key found (expected a PKCS#8 'PRIVATE KEY' or an 'EC PRIVATE KEY' block)");
 }
 
 export class Identity {
@@ -45,10 +45,10 @@ export class Identity {
    */
   constructor(certificate, privateKey, mspId) {
     if (!privateKey || privateKey.type !== "private" || privateKey.algorithm?.name !== "ECDSA") {
-      throw new AnchorlineError("AL1002", "the identity needs an ECDSA P-256 private CryptoKey with usage 'sign'");
+      throw anchorlineError("AL1002", "the identity needs an ECDSA P-256 private CryptoKey with usage 'sign'");
     }
     if (privateKey.algorithm.namedCurve !== "P-256") {
-      throw new AnchorlineError("AL1002", `Fabric identities here use P-256 keys; got curve ${privateKey.algorithm.namedCurve}`);
+      throw anchorlineError("AL1002", `Fabric identities here use P-256 keys; got curve ${privateKey.algorithm.namedCurve}`);
     }
     this.certificate = certificate;
     this.privateKey = privateKey;
@@ -65,7 +65,7 @@ export class Identity {
       key = await subtle().importKey("pkcs8", pkcs8FromPem(privateKeyPem), { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
     } catch (e) {
       if (e instanceof AnchorlineError) throw e;
-      throw new AnchorlineError("AL1002", `not a usable P-256 private key: ${e.message}`, { cause: e });
+      throw anchorlineError("AL1002", `not a usable P-256 private key: ${e.message}`, { cause: e });
     }
     const identity = new Identity(certificate, key, mspId);
     identity.certificatePem = certificatePem.includes("-----BEGIN CERTIFICATE-----") ? certificatePem : identity.certificatePem;
@@ -124,7 +124,7 @@ function findUnsendable(value, depth = 0) {
 export async function signEvent(identity, { channel, type, payload, id, clientTs }) {
   const unsendable = findUnsendable(payload);
   if (unsendable !== undefined) {
-    throw new AnchorlineError("AL1601", `the payload holds ${unsendable}, an integer beyond ±(2**53 − 1) that the gateway cannot canonicalise: send it as a string`);
+    throw anchorlineError("AL1601", `the payload holds ${unsendable}, an integer beyond ±(2**53 − 1) that the gateway cannot canonicalise: send it as a string`);
   }
   const body = {
     id: id ?? newEventId(),

@@ -12,6 +12,18 @@ export class AnchorlineError extends Error {
   readonly details: Record<string, unknown>;
   static fromBody(body: unknown, status?: number): AnchorlineError;
 }
+/** AL12xx: a certificate was refused (unknown CA, expired, revoked…). */
+export class IdentityError extends AnchorlineError {}
+/** AL15xx: login, token or access refused. */
+export class AuthError extends AnchorlineError {}
+/** AL16xx: an event was refused (malformed, too large, bad signature, not joined…). */
+export class EventError extends AnchorlineError {}
+/** AL17xx, AL18xx: the trust path or a proof (no proof yet, malformed proof…). */
+export class ProofError extends AnchorlineError {}
+/** AL1003 (no answer in time), AL1506 when this client is not connected. */
+export class ConnectionError extends AnchorlineError {}
+/** The error class of an AL code's family. */
+export function errorClassFor(code: string): typeof AnchorlineError;
 /** Whether a refusal with this code may succeed when retried as is, after a pause. */
 export function isRetryable(code: string): boolean;
 

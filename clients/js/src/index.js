@@ -2,7 +2,16 @@
 export { AnchorlineClient, Ack, STATUSES } from "./client.js";
 export { Identity, signEvent, pkcs8FromPem } from "./identity.js";
 export { canonicalize, canonicalBytes } from "./canonical.js";
-export { AnchorlineError, isRetryable } from "./errors.js";
+export {
+  AnchorlineError,
+  IdentityError,
+  AuthError,
+  EventError,
+  ProofError,
+  ConnectionError,
+  errorClassFor,
+  isRetryable,
+} from "./errors.js";
 export { MemoryStorage, LocalStorage } from "./storage.js";
 export { Certificate, Crl, TrustStore } from "./x509.js";
 export { verifyProof, parseProof, batchSigningBytes, CHECKS, PROOF_FORMAT } from "./proof.js";

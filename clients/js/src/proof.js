@@ -3,7 +3,7 @@
 // `anchorline verify --offline` runs. Only the ledger check (step 11) is left out: it
 // needs the auditor's own peer.
 
-import { AnchorlineError } from "./errors.js";
+import { AnchorlineError, anchorlineError } from "./errors.js";
 import { canonicalBytes } from "./canonical.js";
 import { fromBase64, fromHex, subtle, toBase64, toHex } from "./bytes.js";
 import { derToRaw } from "./der.js";
@@ -27,7 +27,7 @@ export const CHECKS = [
 ];
 
 function bad(message, field) {
-  return new AnchorlineError("AL1840", message, { details: { field } });
+  return anchorlineError("AL1840", message, { details: { field } });
 }
 
 function get(obj, key, where) {

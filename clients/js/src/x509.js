@@ -8,7 +8,7 @@
 // or -SHA384). Written here rather than taken from an ASN.1 library so the package has
 // no dependency besides socket.io-client and loads unbundled in a <script type="module">.
 
-import { AnchorlineError } from "./errors.js";
+import { anchorlineError } from "./errors.js";
 import { children, derToRaw, oid, raw, readTlv, bytesToBigInt, DerError } from "./der.js";
 import { equal, fromBase64, fromUtf8, sha256, subtle, toHex } from "./bytes.js";
 
@@ -38,7 +38,7 @@ const NAME_KEYS = {
 };
 
 function parseError(message) {
-  return new AnchorlineError("AL1201", `not an X.509 certificate in PEM or DER form (${message})`);
+  return anchorlineError("AL1201", `not an X.509 certificate in PEM or DER form (${message})`);
 }
 
 /** Every base64 block between `-----BEGIN <label>-----` and its END line, decoded. */
@@ -158,7 +158,7 @@ export class Certificate {
 
   /** The certificate's public key as a WebCrypto ECDSA verification key. */
   async publicKey() {
-    if (!this.curve) throw new AnchorlineError("AL1512", "the certificate's key is not a P-256 or P-384 elliptic-curve key");
+    if (!this.curve) throw anchorlineError("AL1512", "the certificate's key is not a P-256 or P-384 elliptic-curve key");
     if (!this._key) {
       this._key = subtle().importKey("spki", this.spki, { name: "ECDSA", namedCurve: this.curve.name }, true, ["verify"]);
     }
@@ -173,10 +173,10 @@ export class Certificate {
     try {
       doc = JSON.parse(fromUtf8(value));
     } catch {
-      throw new AnchorlineError("AL1201", `attribute extension ${ATTRIBUTES_OID} is not JSON`);
+      throw anchorlineError("AL1201", `attribute extension ${ATTRIBUTES_OID} is not JSON`);
     }
     if (!doc || typeof doc.attrs !== "object" || doc.attrs === null || Array.isArray(doc.attrs)) {
-      throw new AnchorlineError("AL1201", `attribute extension ${ATTRIBUTES_OID} lacks an "attrs" object`);
+      throw anchorlineError("AL1201", `attribute extension ${ATTRIBUTES_OID} lacks an "attrs" object`);
     }
     return Object.fromEntries(Object.entries(doc.attrs).map(([k, v]) => [k, String(v)]));
   }
@@ -220,7 +220,7 @@ export class Crl {
       }
     } catch (e) {
       if (e instanceof DerError || e instanceof TypeError) {
-        throw new AnchorlineError("AL1209", `not a CRL in PEM or DER form (${e.message})`);
+        throw anchorlineError("AL1209", `not a CRL in PEM or DER form (${e.message})`);
       }
       throw e;
     }
@@ -317,23 +317,23 @@ export class TrustStore {
         current = signer;
       }
     }
-    if (badSignature) throw new AnchorlineError("AL1208", `bad certificate chain: ${badSignature}`);
+    if (badSignature) throw anchorlineError("AL1208", `bad certificate chain: ${badSignature}`);
     const where = mspId ? `MSP ${mspId}` : "any trusted MSP";
-    throw new AnchorlineError("AL1203", `unknown CA: issuer ${cert.issuer} of ${cert.subject} is not a CA of ${where}`);
+    throw anchorlineError("AL1203", `unknown CA: issuer ${cert.issuer} of ${cert.subject} is not a CA of ${where}`);
   }
 
   /**
    * Check `cert` (PEM, DER or Certificate) against the trusted MSPs at `at` (ms or Date;
    * default now), of `mspId` only when given. Resolves to
    * `{mspId, role, fingerprint, subject, notAfter, enrollmentId}`; rejects with an
-   * AnchorlineError: AL1203 unknown CA, AL1208 bad chain, AL1204 expired, AL1205 not yet
+   * IdentityError: AL1203 unknown CA, AL1208 bad chain, AL1204 expired, AL1205 not yet
    * valid, AL1207 no digitalSignature usage, AL1206 revoked.
    */
   async verify(cert, { at, mspId } = {}) {
     if (!(cert instanceof Certificate)) cert = Certificate.from(cert);
     const when = at === undefined ? Date.now() : at instanceof Date ? at.getTime() : at;
     if (mspId !== undefined && mspId !== null && !this.msps.has(mspId)) {
-      throw new AnchorlineError("AL1203", `MSP '${mspId}' is not trusted here (trusted: ${this.mspIds.join(", ")})`);
+      throw anchorlineError("AL1203", `MSP '${mspId}' is not trusted here (trusted: ${this.mspIds.join(", ")})`);
     }
     // Only what cannot change for a certificate and a CA set is cached (the chain);
     // validity, key usage and revocation are checked on every call, as the gateway does.
@@ -346,24 +346,24 @@ export class TrustStore {
     }
     const stamp = iso(Math.floor(when / 1000) * 1000);
     if (when < cert.notBefore) {
-      throw new AnchorlineError("AL1205", `certificate not yet valid: ${cert.subject} is valid from ${iso(cert.notBefore)}, checked at ${stamp}`);
+      throw anchorlineError("AL1205", `certificate not yet valid: ${cert.subject} is valid from ${iso(cert.notBefore)}, checked at ${stamp}`);
     }
     if (when > cert.notAfter) {
-      throw new AnchorlineError("AL1204", `certificate expired: ${cert.subject} was valid until ${iso(cert.notAfter)}, checked at ${stamp}`);
+      throw anchorlineError("AL1204", `certificate expired: ${cert.subject} was valid until ${iso(cert.notAfter)}, checked at ${stamp}`);
     }
     for (const ca of found.chain) {
       if (!(ca.notBefore <= when && when <= ca.notAfter)) {
-        throw new AnchorlineError("AL1208", `bad certificate chain: CA certificate ${ca.subject} is outside its validity (${iso(ca.notBefore)} to ${iso(ca.notAfter)}) at ${stamp}`);
+        throw anchorlineError("AL1208", `bad certificate chain: CA certificate ${ca.subject} is outside its validity (${iso(ca.notBefore)} to ${iso(ca.notAfter)}) at ${stamp}`);
       }
     }
     const usage = cert.keyUsageError();
-    if (usage) throw new AnchorlineError("AL1207", usage);
+    if (usage) throw anchorlineError("AL1207", usage);
     const revoked = await this._revoked(found.msp);
     const subjects = [cert, ...found.chain.slice(0, -1)];
     for (let i = 0; i < subjects.length; i++) {
       const since = revoked.get(found.chain[i])?.get(subjects[i].serial);
       if (since !== undefined) {
-        throw new AnchorlineError("AL1206", `certificate revoked: ${subjects[i].subject} (serial ${subjects[i].serial.toString(16)}) is on the CRL of ${found.chain[i].subject} since ${iso(since)}`);
+        throw anchorlineError("AL1206", `certificate revoked: ${subjects[i].subject} (serial ${subjects[i].serial.toString(16)}) is on the CRL of ${found.chain[i].subject} since ${iso(since)}`);
       }
     }
     const attrs = cert.attributes();

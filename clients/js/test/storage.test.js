@@ -50,3 +50,25 @@ test("watermark: the highest seq up to which every event was seen", () => {
   fresh.raise(3);
   assert.equal(fresh.value, 4);
 });
+
+test("errors carry the gateway's code and are typed by its family", async () => {
+  const m = await import("../src/index.js");
+  const cases = [
+    ["AL1206", m.IdentityError],
+    ["AL1505", m.AuthError],
+    ["AL1604", m.EventError],
+    ["AL1702", m.ProofError],
+    ["AL1840", m.ProofError],
+    ["AL1003", m.ConnectionError],
+    ["AL1901", m.AnchorlineError],
+  ];
+  for (const [code, Class] of cases) {
+    const e = m.AnchorlineError.fromBody({ code, message: "m", retry_after_s: 3 }, 400);
+    assert.ok(e instanceof Class && e instanceof m.AnchorlineError, code);
+    assert.equal(e.code, code);
+    assert.equal(e.reason, "m");
+    assert.equal(e.status, 400);
+    assert.equal(e.details.retry_after_s, 3);
+  }
+  assert.throws(() => m.canonicalize(NaN), m.EventError);
+});
