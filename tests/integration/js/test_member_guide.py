@@ -62,6 +62,16 @@ def test_every_code_block_of_the_guide_is_a_sample() -> None:
     assert len(samples("js")) >= 5 and len(samples("python")) >= 5
 
 
+def test_the_guide_lists_every_code_a_member_can_get() -> None:
+    """Every code of the guide's table is documented, and every auth (AL15xx), event
+    (AL16xx) and certificate (AL120x) code of docs/errors.md is in the table."""
+    table = set(re.findall(r"^\| `(AL\d{4})` \|", GUIDE.read_text(encoding="utf-8"), re.M))
+    documented = set(re.findall(r"^- `(AL\d{4})`", (ROOT / "docs" / "errors.md").read_text(), re.M))
+    assert table <= documented, table - documented
+    member_facing = {c for c in documented if re.match(r"AL1(5\d\d|6\d\d|20[1-8])$", c)}
+    assert member_facing <= table, member_facing - table
+
+
 def _member_env(g: Any, name: str, tmp: Path) -> dict[str, str]:
     return {
         "GATEWAY_URL": g.url,
