@@ -231,6 +231,7 @@ class ChaincodeEventStream:
 
     async def _run(self) -> AsyncIterator[ChaincodeEvent]:
         from gateway.ledger.client import map_rpc_error
+        from gateway.ledger.errors import EventStreamError
 
         failures = 0
         while not self._closed:
@@ -256,7 +257,7 @@ class ChaincodeEventStream:
                 if exc.status not in (StatusCode.UNAVAILABLE, StatusCode.CANCELLED) or (
                     failures >= self._max_reconnects
                 ):
-                    raise map_rpc_error(exc, "chaincode events") from None
+                    raise map_rpc_error(exc, EventStreamError) from None
                 self._client.failover.mark_down(transport)
                 failures += 1
                 await asyncio.sleep(min(0.1 * failures, 1.0))
