@@ -19,8 +19,8 @@ from typing import Any, Final, Protocol
 
 from gateway.ledger.commit import Commit
 from gateway.ledger.errors import EvaluateError
-from gateway.ledger.events import Checkpoint
 from gateway.ledger.gateway import Gateway
+from gateway.ledger.protocol.events import Checkpoint
 
 CONTRACT: Final = "anchor"
 EVENT_NAME: Final = "BatchAnchored"

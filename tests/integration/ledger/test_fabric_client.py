@@ -26,8 +26,9 @@ from peer_control import node_stopped, peer_stopped, raft_leader
 from gateway.identity.msp import load_msp
 from gateway.ledger.connect import from_profile
 from gateway.ledger.errors import EndorseError, EvaluateError
-from gateway.ledger.events import ChaincodeEvent, FileCheckpointer
+from gateway.ledger.events import FileCheckpointer
 from gateway.ledger.gateway import Gateway
+from gateway.ledger.protocol.events import ChaincodeEvent
 from network.profile import NetworkProfile
 
 pytestmark = pytest.mark.fabric

@@ -16,7 +16,7 @@ from gateway.identity.ca import EmbeddedCA
 from gateway.identity.msp import load_msp, parse_serialized_identity
 from gateway.ledger.embedded import EmbeddedTransport
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.transaction import parse_envelope
+from gateway.ledger.protocol.transaction import parse_envelope
 from gateway.web.proofs import ANCHORING
 from tests.integration.gateway.support import running_gateway
 from tests.integration.marketplace.scenario import Members, run_scenario

@@ -23,7 +23,7 @@ from gateway.identity.ca import EmbeddedCA
 from gateway.identity.msp import MspFolder, load_msp
 from gateway.identity.signing import sign_message
 from gateway.ledger.errors import EndorseError, SubmitUnavailable
-from gateway.ledger.events import Checkpoint
+from gateway.ledger.protocol.events import Checkpoint
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository, NewEvent
 from gateway.store.models import identities

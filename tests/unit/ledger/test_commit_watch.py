@@ -12,11 +12,12 @@ from ledger_fakes import Block, FakeLedger, StreamingFakePeer, make_identity
 
 from gateway.identity.signing import verify
 from gateway.ledger.client import Timeouts
-from gateway.ledger.commit_watch import CommitWatcher, build_seek_envelope
+from gateway.ledger.commit_watch import CommitWatcher
 from gateway.ledger.endpoints import Failover
 from gateway.ledger.errors import CommitError
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import transaction_id
+from gateway.ledger.protocol.deliver import build_seek_envelope
+from gateway.ledger.protocol.proposal import transaction_id
 
 
 @pytest.fixture

@@ -12,15 +12,9 @@ from ledger_fakes import FakeLedger, FakePeer, make_identity
 
 from gateway.errors import InvalidInput
 from gateway.ledger.errors import EventStreamError, LedgerPermissionDenied
-from gateway.ledger.events import (
-    ChaincodeEvent,
-    Checkpoint,
-    Checkpointer,
-    EventFilter,
-    FileCheckpointer,
-    build_events_request,
-)
+from gateway.ledger.events import Checkpointer, EventFilter, FileCheckpointer
 from gateway.ledger.gateway import Gateway
+from gateway.ledger.protocol.events import ChaincodeEvent, Checkpoint, build_events_request
 from gateway.ledger.transport import RpcError, StatusCode
 
 

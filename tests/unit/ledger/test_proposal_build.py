@@ -14,7 +14,7 @@ from ledger_fakes import FakeLedger, FakePeer, make_identity
 from gateway.errors import InvalidInput
 from gateway.identity.signing import verify
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import (
+from gateway.ledger.protocol.proposal import (
     build_proposal,
     new_nonce,
     parse_proposal,

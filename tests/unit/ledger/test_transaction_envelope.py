@@ -13,8 +13,8 @@ from ledger_fakes import FakeLedger, FakePeer, make_identity
 from gateway.errors import InvalidInput
 from gateway.identity.signing import verify
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import build_proposal
-from gateway.ledger.transaction import (
+from gateway.ledger.protocol.proposal import build_proposal
+from gateway.ledger.protocol.transaction import (
     assemble_transaction,
     build_proposal_response_payload,
     parse_envelope,
