@@ -24,7 +24,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.anchoring.connect import ledger_kind, profile_path
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.clock import Clock, now_ms
@@ -37,6 +36,8 @@ from gateway.events.metrics import GatewayMetrics
 from gateway.events.pipeline import EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
+from gateway.ledger.connection import ledger_kind, profile_path
+from gateway.ledger.profile import NetworkProfile
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
@@ -49,7 +50,6 @@ from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
 from gateway.web.routes import routes
 from gateway.web.state import CONTEXT, GatewayContext
-from network.profile import NetworkProfile
 
 log = logging.getLogger(__name__)
 

@@ -25,14 +25,16 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway.anchoring.batcher import GatewayIdentity
 from gateway.anchoring.checkpoint import EcdsaNoteSigner
-from gateway.anchoring.connect import Connection, open_anchoring
 from gateway.anchoring.errors import AnchoringUnavailable
 from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.ledger import FabricAnchorLedger, trust_path_ledger
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.service import AnchoringService
 from gateway.config import Settings
 from gateway.errors import InvalidInput
+from gateway.ledger.connection import LedgerConnection, open_ledger
 from gateway.web.routes import _int_param, _json, _readable_channel
 from gateway.web.state import CONTEXT
 
@@ -43,13 +45,14 @@ log = logging.getLogger(__name__)
 class AnchoringRuntime:
     service: AnchoringService
     evidence: Evidence
-    connection: Connection
+    connection: LedgerConnection
+    ledger: FabricAnchorLedger
 
 
 ANCHORING: web.AppKey[AnchoringRuntime] = web.AppKey("anchorline_anchoring", AnchoringRuntime)
-ANCHORING_CONNECT: web.AppKey[Callable[[Settings], Connection]] = web.AppKey(
+ANCHORING_CONNECT: web.AppKey[Callable[[Settings], LedgerConnection]] = web.AppKey(
     "anchorline_anchoring_connect",
-    Callable[[Settings], Connection],  # type: ignore[arg-type]
+    Callable[[Settings], LedgerConnection],  # type: ignore[arg-type]
 )
 
 routes = web.RouteTableDef()
@@ -76,23 +79,30 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
     if not settings.anchoring.enabled:
         yield
         return
-    connect = app.get(ANCHORING_CONNECT, open_anchoring)
+    connect = app.get(ANCHORING_CONNECT, open_ledger)
     connection = connect(settings)
+    try:
+        ledger = trust_path_ledger(
+            connection, settings.anchoring, call_timeout_s=settings.ledger.submit_timeout_s
+        )
+    except BaseException:
+        await connection.close()
+        raise
     store = BatchStore(ctx.engine)
-    identity = connection.identity
+    identity = GatewayIdentity(connection.identity, connection.signer)
     service = AnchoringService(
         settings.anchoring,
         store=store,
         events=ctx.events,
-        ledger=connection.ledger,
+        ledger=ledger,
         identity=identity,
         publisher=ctx.hub,
     )
     evidence = Evidence(
         store,
         ctx.events,
-        fabric_channel=connection.ledger.fabric_channel,
-        chaincode=connection.ledger.chaincode,
+        fabric_channel=ledger.fabric_channel,
+        chaincode=ledger.chaincode,
         note_signer=EcdsaNoteSigner(
             settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
             identity.identity.public_key,
@@ -107,12 +117,12 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await connection.close()
         raise
-    app[ANCHORING] = AnchoringRuntime(service, evidence, connection)
+    app[ANCHORING] = AnchoringRuntime(service, evidence, connection, ledger)
     log.info(
         "trust path running: ledger=%s channel=%s chaincode=%s",
         connection.kind,
-        connection.ledger.fabric_channel,
-        connection.ledger.chaincode,
+        ledger.fabric_channel,
+        ledger.chaincode,
     )
     try:
         yield

@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO))
 
 from gateway.anchoring.batcher import GatewayIdentity  # noqa: E402
 from gateway.anchoring.checkpoint import EcdsaNoteSigner  # noqa: E402
-from gateway.anchoring.connect import Connection  # noqa: E402
 from gateway.anchoring.evidence import Evidence  # noqa: E402
 from gateway.anchoring.ledger import FabricAnchorLedger  # noqa: E402
 from gateway.anchoring.outbox import BatchStore  # noqa: E402
@@ -80,6 +79,15 @@ class Recorder:
 
 
 @dataclasses.dataclass
+class Connection:
+    """The trust path's anchor ledger and identity, as the gateway wires them."""
+
+    ledger: FabricAnchorLedger
+    identity: GatewayIdentity
+    close: Any
+
+
+@dataclasses.dataclass
 class World:
     home: Path
     connect: Any
@@ -89,7 +97,7 @@ class World:
 
 def embedded_world(home: Path) -> World:
     from gateway.ledger.embedded import EmbeddedLedger, config_from_settings
-    from gateway.ledger.embedded.connect import embedded_gateway
+    from gateway.ledger.embedded_client import embedded_gateway
 
     settings = _settings(home)
     ledger = EmbeddedLedger.open(config_from_settings(settings))
@@ -107,16 +115,14 @@ def embedded_world(home: Path) -> World:
             chaincode="anchorline",
             reader_msp="Org2MSP",
         )
-        return Connection(
-            anchor, GatewayIdentity(folder.identity, folder.signer()), "embedded", anchor.close
-        )
+        return Connection(anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close)
 
     return World(home, connect, member, ledger.close)
 
 
 def fabric_world(home: Path, profile: str, msp: str, org: str) -> World:
-    from gateway.ledger.connect import from_profile
-    from network.profile import NetworkProfile
+    from gateway.ledger.connection import from_profile
+    from gateway.ledger.profile import NetworkProfile
 
     loaded = NetworkProfile.load(Path(profile))
     own = loaded.org(org)
@@ -129,9 +135,7 @@ def fabric_world(home: Path, profile: str, msp: str, org: str) -> World:
         anchor = FabricAnchorLedger(
             gw, fabric_channel=loaded.channel, chaincode="anchorline", reader_msp=reader
         )
-        return Connection(
-            anchor, GatewayIdentity(folder.identity, folder.signer()), "fabric", anchor.close
-        )
+        return Connection(anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close)
 
     async def nothing() -> None:
         return None

@@ -24,7 +24,7 @@ from fabric_protos.peer import transaction_pb2
 from peer_control import node_stopped, peer_stopped, raft_leader
 
 from gateway.identity.msp import load_msp
-from gateway.ledger.connect import from_profile
+from gateway.ledger.connection import from_profile
 from gateway.ledger.errors import EndorseError, EvaluateError
 from gateway.ledger.events import FileCheckpointer
 from gateway.ledger.gateway import Gateway

@@ -53,7 +53,7 @@ async def test_marketplace_end_to_end_on_embedded_ledger(tmp_path: Path) -> None
         auditor=(ca.enroll("Org3", "auditor", "auditor"), "Org3MSP"),
     )
     async with running_gateway(settings, ca) as gw:
-        embedded = gw.app[ANCHORING].connection.ledger.gateway.client.failover.transports
+        embedded = gw.app[ANCHORING].connection.transports
         ledger = embedded[0]._ledger  # type: ignore[attr-defined]
         auditor = load_msp(members.auditor[0], "Org3MSP", require_key=True)
         # The auditor reads the ledger with its own identity through its own org's peer.
@@ -98,7 +98,7 @@ async def test_marketplace_end_to_end_on_embedded_ledger(tmp_path: Path) -> None
             envelope = common_pb2.Envelope.FromString(block.data.data[index])
             creator = parse_serialized_identity(parse_envelope(envelope).creator)
             assert creator.fingerprint == step["by"]["fingerprint"]
-        gateway_fp = gw.app[ANCHORING].connection.identity.identity.fingerprint
+        gateway_fp = gw.app[ANCHORING].connection.identity.fingerprint
         assert gateway_fp not in by
 
         # A revoked member left the premium room within a second of the revocation.

@@ -25,8 +25,8 @@ from gateway.ledger.embedded import (
     config_from_settings,
 )
 from gateway.ledger.embedded.blocks import header_bytes
-from gateway.ledger.embedded.connect import embedded_gateway
 from gateway.ledger.embedded.errors import EmbeddedConfigError, LedgerInUse
+from gateway.ledger.embedded_client import embedded_gateway
 from gateway.ledger.errors import EndorseError, EvaluateError, LedgerTimeout
 from gateway.ledger.protocol.commit import build_commit_status_request
 from gateway.ledger.protocol.events import Checkpoint, build_events_request
