@@ -41,7 +41,7 @@ from gateway.ledger.profile import NetworkProfile
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
-from gateway.store.trust import StatusRepository
+from gateway.store.trust import EventStatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
@@ -163,7 +163,7 @@ def create_app(
         engine=engine,
         events=events,
         auth=auth,
-        statuses=StatusRepository(engine),
+        statuses=EventStatusRepository(engine),
         sessions=sessions,
         authorizer=authorizer,
         pipeline=pipeline,

@@ -14,7 +14,7 @@ from gateway.events.metrics import GatewayMetrics
 from gateway.events.pipeline import EventPipeline
 from gateway.store.auth import AuthRepository
 from gateway.store.events import EventRepository
-from gateway.store.trust import StatusRepository
+from gateway.store.trust import EventStatusRepository
 from gateway.stream.hub import Hub
 
 
@@ -27,7 +27,7 @@ class GatewayContext:
     engine: AsyncEngine
     events: EventRepository
     auth: AuthRepository
-    statuses: StatusRepository
+    statuses: EventStatusRepository
     sessions: SessionService
     authorizer: Authorizer
     pipeline: EventPipeline
