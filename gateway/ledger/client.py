@@ -36,6 +36,7 @@ from gateway.ledger.errors import (
     LedgerTimeout,
     LedgerUnavailable,
     SignatureRequired,
+    StageError,
     SubmitError,
     chaincode_error,
     stage_error,
@@ -68,7 +69,7 @@ class Timeouts:
 
 
 def map_rpc_error(
-    error: RpcError, stage: type[LedgerError], transaction_id: str = ""
+    error: RpcError, stage: type[StageError], transaction_id: str = ""
 ) -> LedgerError:
     """The typed error for a failed call at ``stage`` (:class:`EndorseError`, …).
 
@@ -162,7 +163,7 @@ class Client:
 
     async def _once(
         self,
-        stage: type[LedgerError],
+        stage: type[StageError],
         transaction_id: str,
         deadline: float,
         operation: Callable[[GatewayTransport, float], Awaitable[T]],

@@ -251,7 +251,7 @@ class EventStreamPermissionDenied(LedgerPermissionDenied, EventStreamError):
 #: A stage's type: what :func:`stage_error` is given.
 StageError = EvaluateError | EndorseError | SubmitError | CommitStatusError | EventStreamError
 
-_KINDS: dict[type[LedgerError], dict[StatusCode, type[LedgerError]]] = {
+_KINDS: dict[type[StageError], dict[StatusCode, type[LedgerError]]] = {
     EvaluateError: {
         StatusCode.DEADLINE_EXCEEDED: EvaluateTimeout,
         StatusCode.UNAVAILABLE: EvaluateUnavailable,
@@ -280,7 +280,7 @@ _KINDS: dict[type[LedgerError], dict[StatusCode, type[LedgerError]]] = {
 }
 
 
-def stage_error(stage: type[LedgerError], status: StatusCode) -> type[LedgerError]:
+def stage_error(stage: type[StageError], status: StatusCode) -> type[LedgerError]:
     """The type for a failure of ``status`` at ``stage`` (one of the stage types).
 
     DEADLINE_EXCEEDED, UNAVAILABLE and PERMISSION_DENIED give the stage's timeout,
