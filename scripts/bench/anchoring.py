@@ -79,7 +79,7 @@ class Recorder:
 
 
 @dataclasses.dataclass
-class Connection:
+class GatewayAnchoring:
     """The trust path's anchor ledger and identity, as the gateway wires them."""
 
     ledger: FabricAnchorLedger
@@ -106,7 +106,7 @@ def embedded_world(home: Path) -> World:
     member_dir = ca.enroll("Org2", "bench-member", "member")
     member = load_msp(member_dir, "Org2MSP", require_key=True)
 
-    def connect() -> Connection:
+    def connect() -> GatewayAnchoring:
         folder = load_msp(gw_dir, "Org1MSP", require_key=True)
         gw = embedded_gateway(ledger, gw_dir, org="Org1")
         anchor = FabricAnchorLedger(
@@ -115,7 +115,9 @@ def embedded_world(home: Path) -> World:
             chaincode="anchorline",
             reader_msp="Org2MSP",
         )
-        return Connection(anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close)
+        return GatewayAnchoring(
+            anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close
+        )
 
     return World(home, connect, member, ledger.close)
 
@@ -129,13 +131,15 @@ def fabric_world(home: Path, profile: str, msp: str, org: str) -> World:
     reader = next(o.msp_id for o in loaded.orgs if o.msp_id != own.msp_id)
     member = load_msp(msp, own.msp_id, require_key=True)  # the gateway signs events too
 
-    def connect() -> Connection:
+    def connect() -> GatewayAnchoring:
         folder = load_msp(msp, own.msp_id, require_key=True)
         gw = from_profile(loaded, msp, org=own.name)
         anchor = FabricAnchorLedger(
             gw, fabric_channel=loaded.channel, chaincode="anchorline", reader_msp=reader
         )
-        return Connection(anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close)
+        return GatewayAnchoring(
+            anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close
+        )
 
     async def nothing() -> None:
         return None
