@@ -23,8 +23,9 @@ from gateway.identity.msp import load_msp
 from gateway.identity.signing import EcdsaSigner, sha256
 from gateway.ledger.embedded.blocks import data_hash, header_hash
 from gateway.ledger.errors import CommitError, EndorseError, EvaluateError
-from gateway.ledger.events import Checkpoint, Checkpointer, build_events_request
-from gateway.ledger.proposal import build_proposal
+from gateway.ledger.events import Checkpointer
+from gateway.ledger.protocol.events import Checkpoint, build_events_request
+from gateway.ledger.protocol.proposal import build_proposal
 from gateway.ledger.transport import RpcError, StatusCode
 
 from .conftest import LedgerUnderTest
@@ -505,7 +506,7 @@ async def test_events_from_newest_is_an_invalid_start_position(ledger: LedgerUnd
 async def test_commit_status_request_signed_by_another_key_is_denied(
     ledger: LedgerUnderTest,
 ) -> None:
-    from gateway.ledger.commit import build_commit_status_request
+    from gateway.ledger.protocol.commit import build_commit_status_request
 
     folder = load_msp(ledger.member(), "Org1MSP", require_key=True)
     request = build_commit_status_request("0" * 64, ledger.channel, folder.identity.serialize())
