@@ -62,11 +62,24 @@ async ([certificate, key, trustDirs, channel]) => {
   proof.event.record.payload.amount = 1;
   const tampered = await al.verifyProof(proof, trust);
   await client.close();
+  // Warm figures: a new client each time (login, connect, join, first emit acknowledged).
+  const warm = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    const c = new al.AnchorlineClient(location.origin, identity);
+    await c.login();
+    await c.connect();
+    await c.join(channel);
+    await c.emit(channel, 'bid', {amount: 10 + i});
+    warm.push(performance.now() - t);
+    await c.close();
+  }
+  warm.sort((a, b) => a - b);
   return {firstAck, secondAck, status: final.status, ok: verdict.ok,
           checks: verdict.checks.map(c => c.name + ':' + c.ok), verifyMs,
           tampered: tampered.checks.filter(c => !c.ok).map(c => c.name),
           extractable: identity.privateKey.extractable, resumed: resume.channels[channel],
-          afterDropSeq: afterDrop.seq, stored};
+          afterDropSeq: afterDrop.seq, stored, warmMedian: warm[2]};
 }
 """
 
@@ -111,6 +124,7 @@ async def test_package_tests_and_a_live_member_in_chromium(tmp_path: Path) -> No
             {
                 "metric": "browser",
                 "first_ack_ms_from_module_load": round(live["firstAck"], 1),
+                "first_ack_ms_new_client_median_of_5": round(live["warmMedian"], 1),
                 "next_ack_ms": round(live["secondAck"], 1),
                 "verify_ms_per_proof": round(live["verifyMs"], 2),
             }
