@@ -35,6 +35,7 @@ from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.ratelimit import RateLimiter
+from gateway.auth.revocation import RevocationSource, RevocationWatcher
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.clock import Clock, now_ms
@@ -74,6 +75,8 @@ log = logging.getLogger(__name__)
 SOCKET_SERVER: web.AppKey[sio.GatewaySocketServer] = web.AppKey(
     "anchorline_socket_server", sio.GatewaySocketServer
 )
+#: The CRL watcher (absent when the verifier's CRLs cannot change or polling is off).
+REVOCATION: web.AppKey[RevocationWatcher] = web.AppKey("anchorline_revocation", RevocationWatcher)
 
 
 def database_url(settings: Settings) -> str:
@@ -149,10 +152,12 @@ def create_app(
     metrics = GatewayMetrics()
     events = EventRepository(engine, gs.sqlite_synchronous)
     auth = AuthRepository(engine)
+    if verifier is None:
+        verifier = trust_store_from_settings(settings)
     sessions = SessionService(
         repo=auth,
         challenges=ChallengeService(auth, gs.domain, gs.challenge_ttl_s, clock),
-        verifier=verifier if verifier is not None else trust_store_from_settings(settings),
+        verifier=verifier,
         signer=TokenSigner(_token_secret(settings)),
         session_ttl_s=gs.session_ttl_s,
         refresh_ttl_s=gs.refresh_ttl_s,
@@ -193,6 +198,8 @@ def create_app(
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
+    if isinstance(verifier, RevocationSource) and gs.crl_poll_ms > 0:
+        app[REVOCATION] = RevocationWatcher(verifier, sessions, gs.crl_poll_ms / 1000)
     server = sio.GatewaySocketServer(hub, gs)
     app[SOCKET_SERVER] = server
     sio.attach(app, server)
@@ -214,10 +221,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await migrate(ctx.engine)
     await ctx.pipeline.start()
     expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
+    watcher = app.get(REVOCATION)
+    crl_watch = (
+        asyncio.create_task(watcher.run(), name="crl-watcher") if watcher is not None else None
+    )
     log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)
     try:
         yield
     finally:
+        if crl_watch is not None:
+            await cancel_and_wait(crl_watch)
         await cancel_and_wait(expiry)
         await sio.shutdown(app[SOCKET_SERVER])
         await ctx.hub.close()

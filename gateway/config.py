@@ -88,6 +88,9 @@ class GatewaySettings:
     # MSP folders (or CA certificate files) whose CAs the gateway trusts, separated
     # by the OS path separator; empty means the network's and embedded CA's MSPs.
     trust_msp_dirs: str = ""
+    # How often the MSP folders' crls/ are checked for a new CRL, in milliseconds; a
+    # revoked member's sessions end within about this long (0: only at login/refresh).
+    crl_poll_ms: int = 250
     # HMAC key for session tokens (hex); empty means a random key per process, so
     # sessions do not survive a restart.
     token_secret: str = ""
