@@ -67,6 +67,7 @@ from gateway.tasks import cancel_and_wait
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
+from gateway.web.proxies import TrustedProxies, forwarded_middleware
 from gateway.web.routes import routes
 from network.profile import NetworkProfile
 
@@ -196,7 +197,10 @@ def create_app(
         metrics=metrics,
         limits=limits,
     )
-    app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
+    proxies = TrustedProxies(gs.trusted_proxies)
+    # The client address is settled first, so the rate limits and logs key on it.
+    middlewares = [forwarded_middleware(proxies)] if proxies else []
+    app = web.Application(middlewares=[*middlewares, error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
     if isinstance(verifier, RevocationSource) and gs.crl_poll_ms > 0:
         app[REVOCATION] = RevocationWatcher(verifier, sessions, gs.crl_poll_ms / 1000)

@@ -78,6 +78,16 @@ class GatewaySettings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    # Serve HTTPS and WSS with this certificate (PEM, the chain after the leaf) and key
+    # (PEM); both empty: plain HTTP, e.g. behind a TLS-terminating proxy.
+    # `anchorline gateway tls-cert` issues a pair from the built-in CA.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Peers (comma-separated addresses or CIDRs, e.g. "127.0.0.1/32,10.0.0.0/8") whose
+    # X-Forwarded-For header is believed: the client address (login rate limit, logs)
+    # is the right-most address in it that is not itself a trusted proxy. Empty: the
+    # TCP peer is the client and the header is ignored.
+    trusted_proxies: str = ""
     # The domain a login challenge is bound to.
     domain: str = "anchorline.local"
     database_url: str = ""
