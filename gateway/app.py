@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.anchoring.checkpoint import EcdsaNoteSigner
 from gateway.anchoring.connect import ledger_kind, open_anchoring, profile_path
@@ -64,6 +65,7 @@ from gateway.store.trust import StatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
+from gateway.web.access import access_middleware
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
@@ -199,7 +201,9 @@ def create_app(
     )
     proxies = TrustedProxies(gs.trusted_proxies)
     # The client address is settled first, so the rate limits and logs key on it.
-    middlewares = [forwarded_middleware(proxies)] if proxies else []
+    middlewares: list[Middleware] = [access_middleware] if gs.access_log else []
+    if proxies:
+        middlewares.append(forwarded_middleware(proxies))
     app = web.Application(middlewares=[*middlewares, error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
     if isinstance(verifier, RevocationSource) and gs.crl_poll_ms > 0:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from gateway.errors import ConfigError
 
 LedgerKind = Literal["auto", "fabric", "embedded"]
+LogFormat = Literal["plain", "json"]
 
 
 def default_home() -> Path:
@@ -88,6 +89,12 @@ class GatewaySettings:
     # is the right-most address in it that is not itself a trusted proxy. Empty: the
     # TCP peer is the client and the header is ignored.
     trusted_proxies: str = ""
+    # "plain" lines for a terminal, or "json" (one object per line, with request,
+    # connection and session ids) for a log pipeline; see gateway/logs.py.
+    log_format: LogFormat = "plain"
+    log_level: str = "INFO"
+    # One anchorline.access record per HTTP request (method, path, status, time, client).
+    access_log: bool = True
     # The domain a login challenge is bound to.
     domain: str = "anchorline.local"
     database_url: str = ""

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--host", help="listen address (default: gateway.host)")
     run.add_argument("--port", type=int, help="listen port (default: gateway.port)")
     run.add_argument("--database-url", help="sqlite:///file or postgresql://... URL")
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    run.add_argument("--log-level", help="DEBUG, INFO, WARNING (default: gateway.log_level)")
+    run.add_argument("--log-format", choices=("plain", "json"), help="default: gateway.log_format")
     run.set_defaults(handler=_run)
 
     tls = sub.add_parser(
@@ -94,9 +95,12 @@ def _run(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(
             settings, gateway=dataclasses.replace(settings.gateway, **overrides)
         )
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    from gateway.logs import configure_logging
+
+    level = str(args.log_level or settings.gateway.log_level).upper()
+    configure_logging(
+        args.log_format or settings.gateway.log_format,
+        level if isinstance(logging.getLevelName(level), int) else "INFO",
     )
     from gateway.app import create_app
 

@@ -63,6 +63,7 @@ from gateway.events.metrics import GatewayMetrics
 from gateway.events.model import AppendResult, valid_channel
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
+from gateway.logs import log_context
 from gateway.store.events import EventRepository
 from gateway.stream.fanout import FanOut, Kick, LocalFanOut, RoomPacket, select_fanout
 from gateway.stream.frames import (
@@ -224,6 +225,17 @@ class Hub:
         conn = Connection(eio_sid, sid, principal, address, fallback)
         self.connections[eio_sid] = conn
         self._metrics.connected_clients = len(self.connections)
+        log.info(
+            "connected %s of %s",
+            principal.role,
+            principal.msp_id,
+            extra={
+                "connection_id": sid,
+                "session_id": principal.session_id,
+                "client": address,
+                "fingerprint": principal.fingerprint,
+            },
+        )
         return conn
 
     def set_transport(self, eio_sid: str, transport: asyncio.WriteTransport) -> None:
@@ -245,6 +257,10 @@ class Hub:
                     del self.rooms[channel]
         conn.channels.clear()
         self._metrics.connected_clients = len(self.connections)
+        log.info(
+            "disconnected",
+            extra={"connection_id": conn.sid, "session_id": conn.principal.session_id},
+        )
 
     def dispatch(self, eio_sid: str, incoming: IncomingEvent, received: float) -> None:
         """Handle one client event; the hot path (``event``) runs inline, no task."""
@@ -386,6 +402,10 @@ class Hub:
     # -- join, leave, resume, refresh ------------------------------------------------------
 
     async def _slow(self, conn: Connection, incoming: IncomingEvent) -> None:
+        with log_context(connection_id=conn.sid, session_id=conn.principal.session_id):
+            await self._slow_in_context(conn, incoming)
+
+    async def _slow_in_context(self, conn: Connection, incoming: IncomingEvent) -> None:
         arg = incoming.args[0] if incoming.args else None
         try:
             if incoming.name == "join":
@@ -570,6 +590,11 @@ class Hub:
             return 0
         body = {"reason": kick.reason, "code": kick.code, "message": kick.message}
         for conn in targets:
+            log.info(
+                "kicked: %s",
+                kick.reason,
+                extra={"connection_id": conn.sid, "session_id": conn.principal.session_id},
+            )
             self._send(conn, event_packet("session_expired", body))
             self._close(conn)
         refusal = SessionRevoked(kick.message)

@@ -16,8 +16,10 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.errors import ConfigError
+from gateway.web.access import CLIENT_ADDRESS
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -71,7 +73,7 @@ class TrustedProxies:
         return client
 
 
-def forwarded_middleware(proxies: TrustedProxies) -> Callable[..., Awaitable[web.StreamResponse]]:
+def forwarded_middleware(proxies: TrustedProxies) -> Middleware:
     """A middleware that sets ``request.remote`` to the client behind trusted proxies."""
 
     @web.middleware
@@ -82,6 +84,7 @@ def forwarded_middleware(proxies: TrustedProxies) -> Callable[..., Awaitable[web
         client = proxies.client_address(request.remote, values)
         if client == request.remote or client is None:
             return await handler(request)
+        request[CLIENT_ADDRESS] = client  # the access log sees the original request
         return await handler(request.clone(remote=client))
 
     return forwarded
