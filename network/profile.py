@@ -1,9 +1,10 @@
 """The connection profile: what a client needs to reach the running network.
 
 ``network up`` writes it as ``<network_dir>/profile.json``; load it with
-:meth:`NetworkProfile.load`. Every field is plain JSON (paths as strings on
-disk, :class:`~pathlib.Path` in memory). Contract relied on by the gateway and
-the tests:
+:meth:`NetworkProfile.load`, which reads a standard Fabric connection profile
+(the SDKs' YAML/JSON format, for a network we did not start) as well. Every
+field is plain JSON (paths as strings on disk, :class:`~pathlib.Path` in
+memory). Contract relied on by the gateway and the tests:
 
 - ``NetworkProfile.channel``; ``orgs`` (Org1, Org2, Org3 in that order) and
   ``orderers`` (orderer1..3).
@@ -131,7 +132,18 @@ class NetworkProfile:
 
     @classmethod
     def load(cls, path: Path) -> NetworkProfile:
-        return cls.from_json(json.loads(Path(path).read_text()))
+        """The profile in ``path``: ``network up``'s ``profile.json``, or a standard Fabric
+        connection profile (YAML or JSON; see :mod:`network.connection_profile`)."""
+        from network.connection_profile import (
+            from_connection_profile,
+            looks_like_connection_profile,
+            read_document,
+        )
+
+        doc = read_document(Path(path))
+        if looks_like_connection_profile(doc):
+            return from_connection_profile(Path(path), doc)
+        return cls.from_json(doc)
 
 
 def build_profile(layout: Layout, topology: Topology) -> NetworkProfile:
