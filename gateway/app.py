@@ -28,9 +28,10 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from gateway.anchoring.batcher import GatewayIdentity
 from gateway.anchoring.checkpoint import EcdsaNoteSigner
-from gateway.anchoring.connect import ledger_kind, open_anchoring, profile_path
 from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.ledger import trust_path_ledger
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
@@ -56,12 +57,14 @@ from gateway.events.metrics import GatewayMetrics
 from gateway.events.pipeline import EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
+from gateway.ledger.connection import ledger_kind, open_ledger, profile_path
+from gateway.ledger.connection_profile import load_profile
 from gateway.marketplace.ledger import handle_from_anchoring
 from gateway.marketplace.service import MarketplaceService
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
-from gateway.store.trust import StatusRepository
+from gateway.store.trust import EventStatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
@@ -71,7 +74,6 @@ from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
 from gateway.web.proxies import TrustedProxies, forwarded_middleware
 from gateway.web.routes import routes
-from network.profile import NetworkProfile
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def _network_trust_store(profile_file: Path) -> TrustStore:
             f"no network profile at {profile_file}: run `anchorline network up`, or set "
             "gateway.trust_msp_dirs"
         )
-    profile = NetworkProfile.load(profile_file)
+    profile = load_profile(profile_file)
     dirs: dict[str, Path] = {}
     for org in profile.orgs:
         if org.msp_dir is None:
@@ -191,7 +193,7 @@ def create_app(
         engine=engine,
         events=events,
         auth=auth,
-        statuses=StatusRepository(engine),
+        statuses=EventStatusRepository(engine),
         sessions=sessions,
         authorizer=authorizer,
         pipeline=pipeline,
@@ -256,23 +258,30 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
     if not settings.anchoring.enabled:
         yield
         return
-    connect = app.get(ANCHORING_CONNECT, open_anchoring)
+    connect = app.get(ANCHORING_CONNECT, open_ledger)
     connection = connect(settings)
+    try:
+        ledger = trust_path_ledger(
+            connection, settings.anchoring, call_timeout_s=settings.ledger.submit_timeout_s
+        )
+    except BaseException:
+        await connection.close()
+        raise
     store = BatchStore(ctx.engine)
-    identity = connection.identity
+    identity = GatewayIdentity(connection.identity, connection.signer)
     service = AnchoringService(
         settings.anchoring,
         store=store,
         events=ctx.events,
-        ledger=connection.ledger,
+        ledger=ledger,
         identity=identity,
         publisher=ctx.hub,
     )
     evidence = Evidence(
         store,
         ctx.events,
-        fabric_channel=connection.ledger.fabric_channel,
-        chaincode=connection.ledger.chaincode,
+        fabric_channel=ledger.fabric_channel,
+        chaincode=ledger.chaincode,
         note_signer=EcdsaNoteSigner(
             settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
             identity.identity.public_key,
@@ -287,12 +296,12 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await connection.close()
         raise
-    app[ANCHORING] = AnchoringRuntime(service, evidence, connection)
+    app[ANCHORING] = AnchoringRuntime(service, evidence, connection, ledger)
     log.info(
         "trust path running: ledger=%s channel=%s chaincode=%s",
         connection.kind,
-        connection.ledger.fabric_channel,
-        connection.ledger.chaincode,
+        ledger.fabric_channel,
+        ledger.chaincode,
     )
     try:
         yield

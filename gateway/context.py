@@ -16,8 +16,8 @@ from collections.abc import Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.anchoring.connect import Connection
 from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.ledger import FabricAnchorLedger
 from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer
 from gateway.auth.sessions import SessionService
@@ -25,10 +25,11 @@ from gateway.config import Settings
 from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.pipeline import EventPipeline
+from gateway.ledger.connection import LedgerConnection
 from gateway.marketplace.service import MarketplaceService
 from gateway.store.auth import AuthRepository
 from gateway.store.events import EventRepository
-from gateway.store.trust import StatusRepository
+from gateway.store.trust import EventStatusRepository
 from gateway.stream.hub import Hub
 
 
@@ -41,7 +42,7 @@ class GatewayContext:
     engine: AsyncEngine
     events: EventRepository
     auth: AuthRepository
-    statuses: StatusRepository
+    statuses: EventStatusRepository
     sessions: SessionService
     authorizer: Authorizer
     pipeline: EventPipeline
@@ -56,7 +57,8 @@ class AnchoringRuntime:
 
     service: AnchoringService
     evidence: Evidence
-    connection: Connection
+    connection: LedgerConnection
+    ledger: FabricAnchorLedger
 
 
 class MarketplaceSlot:
@@ -68,9 +70,9 @@ class MarketplaceSlot:
 CONTEXT: web.AppKey[GatewayContext] = web.AppKey("anchorline_gateway", GatewayContext)
 MARKETPLACE: web.AppKey[MarketplaceSlot] = web.AppKey("anchorline_marketplace", MarketplaceSlot)
 ANCHORING: web.AppKey[AnchoringRuntime] = web.AppKey("anchorline_anchoring", AnchoringRuntime)
-ANCHORING_CONNECT: web.AppKey[Callable[[Settings], Connection]] = web.AppKey(
+ANCHORING_CONNECT: web.AppKey[Callable[[Settings], LedgerConnection]] = web.AppKey(
     "anchorline_anchoring_connect",
-    Callable[[Settings], Connection],  # type: ignore[arg-type]
+    Callable[[Settings], LedgerConnection],  # type: ignore[arg-type]
 )
 
 __all__ = [

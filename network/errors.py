@@ -88,9 +88,3 @@ class UnknownIdentity(NetworkError):
 
     code = "AL1112"
     http_status = 404
-
-
-class ProfileError(NetworkError):
-    """A connection profile (ours or a Fabric SDK one) is unreadable or lacks a field."""
-
-    code = "AL1114"

@@ -167,7 +167,7 @@ class Demo:
             f"{n} bidders (Org2, Org3), auditor (Org3)",
         )
         if self.kind == "fabric":
-            from network.profile import NetworkProfile
+            from gateway.ledger.profile import NetworkProfile
 
             profile = NetworkProfile.load(self.home / "network" / "profile.json")
             org1 = profile.org("Org1")
@@ -307,7 +307,7 @@ class Demo:
 
             ca = EmbeddedCA(self.home / "embedded" / "ca")
             return {ca.msp_id(o): ca.org_msp_dir(o) for o in ("Org1", "Org2", "Org3")}
-        from network.profile import NetworkProfile
+        from gateway.ledger.profile import NetworkProfile
 
         profile = NetworkProfile.load(self.home / "network" / "profile.json")
         return {o.msp_id: Path(o.admin_msp_dir).parents[2] / "msp" for o in profile.orgs}

@@ -243,7 +243,7 @@ def _connection_profile(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from network.connection_profile import to_connection_profile
+    from gateway.ledger.connection_profile import to_connection_profile
     from network.profile import NetworkProfile
 
     settings = load_settings()

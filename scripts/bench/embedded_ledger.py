@@ -54,7 +54,7 @@ async def measure(label: str, gw: Gateway, channel: str, args: argparse.Namespac
 @asynccontextmanager
 async def embedded(args: argparse.Namespace, home: Path) -> AsyncIterator[tuple[Gateway, str]]:
     from gateway.ledger.embedded import EmbeddedConfig, EmbeddedLedger
-    from gateway.ledger.embedded.connect import embedded_gateway
+    from gateway.ledger.embedded_client import embedded_gateway
 
     ledger = EmbeddedLedger.open(
         EmbeddedConfig(
@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace, home: Path) -> None:
             args,
         )
     if args.fabric:
-        from gateway.ledger.connect import from_profile
+        from gateway.ledger.connection import from_profile
 
         network, down = bring_up_fabric(args, home)
         try:

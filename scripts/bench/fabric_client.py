@@ -54,7 +54,7 @@ from ledger_workload import (  # noqa: E402
 from node_usage import CpuMeter, cpu_report, memory_report  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
-from gateway.ledger.connect import from_profile  # noqa: E402
+from gateway.ledger.connection import from_profile  # noqa: E402
 from network.profile import NetworkProfile  # noqa: E402
 
 TESTCC = REPO / "tests" / "chaincode" / "testcc"

@@ -69,7 +69,7 @@ MSP = {"Org1": "Org1MSP", "Org2": "Org2MSP", "Org3": "Org3MSP"}
 
 async def _embedded(tmp_path: Path) -> AsyncIterator[CcLedger]:
     from gateway.ledger.embedded import EmbeddedConfig, EmbeddedLedger
-    from gateway.ledger.embedded.connect import embedded_gateway
+    from gateway.ledger.embedded_client import embedded_gateway
 
     ledger = EmbeddedLedger.open(
         EmbeddedConfig(

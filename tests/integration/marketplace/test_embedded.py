@@ -19,7 +19,7 @@ from gateway.identity.certificates import TrustStore
 from gateway.identity.msp import load_msp, parse_serialized_identity
 from gateway.ledger.embedded import EmbeddedTransport
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.transaction import parse_envelope
+from gateway.ledger.protocol.transaction import parse_envelope
 from tests.integration.gateway.support import running_gateway
 
 # Scripted: the second bid (bidder3, 150) wins; the reserve is below every bid.
@@ -61,7 +61,7 @@ async def test_marketplace_end_to_end_on_embedded_ledger(tmp_path: Path) -> None
         {ca.msp_id(o): ca.org_msp_dir(o) for o in ("Org1", "Org2", "Org3")}
     )
     async with running_gateway(settings, ca) as gw:
-        embedded = gw.app[ANCHORING].connection.ledger.gateway.client.failover.transports
+        embedded = gw.app[ANCHORING].connection.transports
         ledger = embedded[0]._ledger  # type: ignore[attr-defined]
         auditor = load_msp(cast.auditor[0], "Org3MSP", require_key=True)
         # The auditor reads the ledger with its own identity through its own org's peer.
@@ -111,7 +111,7 @@ async def test_marketplace_end_to_end_on_embedded_ledger(tmp_path: Path) -> None
             envelope = common_pb2.Envelope.FromString(block.data.data[index])
             creator = parse_serialized_identity(parse_envelope(envelope).creator)
             assert creator.fingerprint == step["by"]["fingerprint"]
-        gateway_fp = gw.app[ANCHORING].connection.identity.identity.fingerprint
+        gateway_fp = gw.app[ANCHORING].connection.identity.fingerprint
         assert gateway_fp not in by
 
         # A revoked member left the premium room within a second of the revocation.

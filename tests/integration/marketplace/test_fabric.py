@@ -13,7 +13,7 @@ import pytest
 from gateway.cli.scenario import Cast, Plan, run_scenario
 from gateway.config import load_settings
 from gateway.identity.certificates import TrustStore
-from gateway.ledger.connect import from_profile
+from gateway.ledger.connection import from_profile
 from network.profile import NetworkProfile
 from tests.integration.gateway.support import running_gateway
 

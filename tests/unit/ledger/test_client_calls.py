@@ -22,7 +22,7 @@ from gateway.ledger.errors import (
     SubmitError,
 )
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import parse_signed_proposal
+from gateway.ledger.protocol.proposal import parse_signed_proposal
 from gateway.ledger.transport import PeerErrorDetail, RpcError, StatusCode
 from tests.unit.ledger.ledger_fakes import FakeLedger, FakePeer, make_identity
 

@@ -13,7 +13,7 @@ from fabric_protos.peer import chaincode_pb2, proposal_pb2
 from gateway.errors import InvalidInput
 from gateway.identity.signing import verify
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import (
+from gateway.ledger.protocol.proposal import (
     build_proposal,
     new_nonce,
     parse_proposal,

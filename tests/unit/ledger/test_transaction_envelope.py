@@ -12,8 +12,8 @@ from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_
 from gateway.errors import InvalidInput
 from gateway.identity.signing import verify
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import build_proposal
-from gateway.ledger.transaction import (
+from gateway.ledger.protocol.proposal import build_proposal
+from gateway.ledger.protocol.transaction import (
     assemble_transaction,
     build_proposal_response_payload,
     parse_envelope,

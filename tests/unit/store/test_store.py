@@ -14,7 +14,7 @@ from gateway.events.model import SignedEvent
 from gateway.store.auth import AuthRepository, ChallengeRow
 from gateway.store.engine import create_engine, downgrade, migrate, normalise_url
 from gateway.store.events import EventRepository, NewEvent
-from gateway.store.trust import StatusRepository
+from gateway.store.trust import EventStatusRepository
 
 TABLES = {"identities", "challenges", "sessions", "events", "batches", "anchors", "event_statuses"}
 
@@ -108,7 +108,7 @@ async def test_events_are_append_only(engine: AsyncEngine) -> None:
 async def test_statuses_from_the_trust_path(engine: AsyncEngine) -> None:
     repo = EventRepository(engine)
     await repo.append([new(f"e{i}") for i in range(3)])
-    statuses = StatusRepository(engine)
+    statuses = EventStatusRepository(engine)
     await statuses.set_status("c1", [1, 2], "confirmed", now_ms=5, tx_id="tx1")
     await statuses.set_status("c1", [1], "finalized", now_ms=6, tx_id="tx1", block_number=9)
     found = await repo.statuses("c1", [1, 2, 3])

@@ -15,8 +15,8 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
 
 from gateway.ledger.embedded import EmbeddedConfig, EmbeddedLedger
-from gateway.ledger.embedded.connect import embedded_gateway
 from gateway.ledger.embedded.store import BlockStore
+from gateway.ledger.embedded_client import embedded_gateway
 
 REPO = Path(__file__).resolve().parents[4]
 CHILD = Path(__file__).with_name("durability_child.py")

@@ -18,7 +18,6 @@ from gateway.config import load_settings
 from gateway.identity.certificates import load_certificate
 from gateway.identity.msp import load_msp
 from gateway.identity.signing import sha256, verify
-from gateway.ledger.commit import build_commit_status_request
 from gateway.ledger.embedded import (
     EmbeddedConfig,
     EmbeddedLedger,
@@ -26,11 +25,12 @@ from gateway.ledger.embedded import (
     config_from_settings,
 )
 from gateway.ledger.embedded.blocks import header_bytes
-from gateway.ledger.embedded.connect import embedded_gateway
 from gateway.ledger.embedded.errors import EmbeddedConfigError, LedgerInUse
+from gateway.ledger.embedded_client import embedded_gateway
 from gateway.ledger.errors import EndorseError, EvaluateError, LedgerTimeout
-from gateway.ledger.events import Checkpoint, build_events_request
-from gateway.ledger.proposal import build_proposal
+from gateway.ledger.protocol.commit import build_commit_status_request
+from gateway.ledger.protocol.events import Checkpoint, build_events_request
+from gateway.ledger.protocol.proposal import build_proposal
 from gateway.ledger.transport import RpcError, StatusCode
 
 from .kv_contract import CONTRACTS
@@ -412,7 +412,7 @@ async def test_endorser_identity_must_be_a_peer(ledger: EmbeddedLedger, member: 
     """An endorsement signed by a member (not a peer) does not count for the policy."""
     from fabric_protos.peer import proposal_response_pb2
 
-    from gateway.ledger.transaction import assemble_transaction
+    from gateway.ledger.protocol.transaction import assemble_transaction
 
     built, signed = _signed_proposal(member, "Put", "k", "v")
     transport = EmbeddedTransport(ledger, "Org1MSP")

@@ -152,8 +152,8 @@ def test_stale_endpoints_file_is_ignored(tmp_path: Path) -> None:
 
 async def test_embedded_session_and_served_gateway(tmp_path: Path) -> None:
     from gateway.config import load_settings
-    from gateway.ledger.embedded.connect import embedded_session, served_gateway
     from gateway.ledger.embedded.errors import LedgerClosed
+    from gateway.ledger.embedded_client import embedded_session, served_gateway
 
     settings = load_settings({"ANCHORLINE_HOME": str(tmp_path)})
     with pytest.raises(LedgerClosed, match="no process serves"):

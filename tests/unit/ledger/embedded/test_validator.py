@@ -12,8 +12,8 @@ from fabric_protos.peer import transaction_pb2
 from gateway.identity.msp import load_msp
 from gateway.identity.signing import sha256
 from gateway.ledger.embedded import EmbeddedConfig, EmbeddedLedger
-from gateway.ledger.embedded.connect import embedded_gateway
 from gateway.ledger.embedded.validator import EndorsementPolicy
+from gateway.ledger.embedded_client import embedded_gateway
 
 from .kv_contract import CONTRACTS
 

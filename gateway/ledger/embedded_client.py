@@ -1,12 +1,15 @@
-"""A :class:`~gateway.ledger.gateway.Gateway` over the embedded ledger (like ``from_profile``).
+"""Client Gateways over the embedded ledger (the bridge between the client and the peer).
 
-``embedded_gateway(ledger, msp_dir, org=...)`` gives the member in ``msp_dir``
-a Gateway whose transports are the embedded peers of every org, its own org
-first (so its own peer is the gateway peer, as with a real network).
+- :func:`embedded_gateway` — a Gateway for a member's MSP folder over the
+  embedded peers of an :class:`~gateway.ledger.embedded.EmbeddedLedger` this
+  process holds, own org first (its own peer is the gateway peer, as with a
+  real network);
+- ``async with embedded_session(settings) as ledger`` opens the ledger the
+  settings describe for this process (and serves it on loopback); another
+  process then uses :func:`served_gateway` to reach it over gRPC.
 
-``async with embedded_session(settings) as ledger`` opens the ledger the settings
-describe for this process (and serves it on loopback); another process then uses
-``served_gateway(settings, msp_dir, org=...)`` to reach it over gRPC.
+:func:`gateway.ledger.connection.open_ledger` uses these for a process's own
+connection; tests and benchmarks that hold a ledger use them directly.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ def embedded_gateway(
     offline: bool = False,
     timeouts: Timeouts | None = None,
 ) -> Gateway:
-    """A Gateway for the member in ``msp_dir`` of ``org`` (``Org1`` or ``Org1MSP``)."""
+    """A Gateway for the member in ``msp_dir`` of ``org`` (``Org1`` or ``Org1MSP``).
+
+    Its transports are the embedded peers of every org, its own org first (so
+    its own peer is the gateway peer, as with a real network).
+    """
     msp_id = ledger.ca.msp_id(org)
     folder = load_msp(msp_dir, msp_id, require_key=signer is None and not offline)
     if signer is None and not offline:

@@ -1,4 +1,4 @@
-"""A standard Fabric connection profile, read as a :class:`~network.profile.NetworkProfile`.
+"""A standard Fabric connection profile, read as a :class:`~gateway.ledger.profile.NetworkProfile`.
 
 The common format of Fabric's SDKs (``connection-org1.yaml`` / ``.json`` of
 fabric-samples, what a consortium hands a new member), YAML or JSON::
@@ -40,7 +40,8 @@ relative to the profile) or from ``msp_dirs`` (MSP id → folder, the
 gateway's ``trust_msp_dirs``). Inline PEM is written once to a
 content-addressed file under ``pem_dir``, since the client reads TLS roots
 from files. Paths that are relative are taken relative to the profile file.
-Unknown keys are ignored, as the SDKs do.
+Unknown keys are ignored, as the SDKs do. :func:`load_profile` reads
+either format; :func:`to_connection_profile` writes ours in the SDKs' one.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from network.errors import ProfileError
-from network.profile import NetworkProfile, OrdererProfile, OrgProfile
+from gateway.errors import ConfigError
+from gateway.ledger.profile import NetworkProfile, OrdererProfile, OrgProfile
 
 
 def looks_like_connection_profile(doc: object) -> bool:
@@ -75,7 +76,7 @@ def read_document(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: neither JSON nor YAML ({exc})") from None
+        raise ConfigError(f"{path}: neither JSON nor YAML ({exc})") from None
 
 
 def _default_pem_dir() -> Path:
@@ -85,7 +86,7 @@ def _default_pem_dir() -> Path:
 def _section(doc: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     value = doc.get(key) or {}
     if not isinstance(value, dict):
-        raise ProfileError(f"{where}: {key!r} must be a mapping")
+        raise ConfigError(f"{where}: {key!r} must be a mapping")
     return value
 
 
@@ -103,17 +104,17 @@ class _Reader:
     def tls_roots(self, entry: Mapping[str, Any], where: str) -> Path:
         certs = entry.get("tlsCACerts")
         if not isinstance(certs, dict):
-            raise ProfileError(f"{self.path}: {where} has no tlsCACerts ({{path}} or {{pem}})")
+            raise ConfigError(f"{self.path}: {where} has no tlsCACerts ({{path}} or {{pem}})")
         if certs.get("path"):
             found = self.file(str(certs["path"]))
             if not found.is_file():
-                raise ProfileError(f"{self.path}: {where} tlsCACerts.path {found} is not a file")
+                raise ConfigError(f"{self.path}: {where} tlsCACerts.path {found} is not a file")
             return found
         pem = certs.get("pem")
         if isinstance(pem, list):
             pem = "\n".join(str(p).strip() for p in pem)
         if not isinstance(pem, str) or "BEGIN CERTIFICATE" not in pem:
-            raise ProfileError(f"{self.path}: {where} tlsCACerts holds neither path nor pem")
+            raise ConfigError(f"{self.path}: {where} tlsCACerts holds neither path nor pem")
         data = pem.strip().encode() + b"\n"
         target = self.pem_dir / f"{hashlib.sha256(data).hexdigest()[:32]}.pem"
         if not target.is_file():
@@ -127,14 +128,14 @@ class _Reader:
     def address(url: object, where: str) -> tuple[str, str]:
         """``(host:port, host)`` of a ``grpcs://host:port`` URL (or a bare ``host:port``)."""
         if not isinstance(url, str) or not url:
-            raise ProfileError(f"{where} has no url")
+            raise ConfigError(f"{where} has no url")
         parts = urlsplit(url if "://" in url else f"grpcs://{url}")
         if parts.scheme not in ("grpcs", "grpc", "https", "http") or not parts.hostname:
-            raise ProfileError(f"{where}: url {url!r} is not grpcs://host:port")
+            raise ConfigError(f"{where}: url {url!r} is not grpcs://host:port")
         if parts.port is None:
-            raise ProfileError(f"{where}: url {url!r} has no port")
+            raise ConfigError(f"{where}: url {url!r} has no port")
         if parts.scheme in ("grpc", "http"):
-            raise ProfileError(f"{where}: url {url!r} is plain text; the gateway needs TLS")
+            raise ConfigError(f"{where}: url {url!r} is plain text; the gateway needs TLS")
         return f"{parts.hostname}:{parts.port}", parts.hostname
 
 
@@ -147,28 +148,29 @@ def from_connection_profile(
     pem_dir: Path | None = None,
 ) -> NetworkProfile:
     """The :class:`NetworkProfile` a connection profile describes (see the module
-    docstring). Raises :class:`~network.errors.ProfileError` naming what is missing."""
+    docstring). Raises :class:`~gateway.errors.ConfigError` (AL1001) naming what is
+    missing or wrong."""
     path = Path(path)
     if doc is None:
         doc = read_document(path)
     if not looks_like_connection_profile(doc):
-        raise ProfileError(f"{path}: not a Fabric connection profile (organizations, peers)")
+        raise ConfigError(f"{path}: not a Fabric connection profile (organizations, peers)")
     assert isinstance(doc, Mapping)
     reader = _Reader(path, doc, pem_dir or _default_pem_dir())
     where = str(path)
     channels = _section(doc, "channels", where)
     if channel is None:
         if not channels:
-            raise ProfileError(f"{path}: no channels: name the channel in the profile")
+            raise ConfigError(f"{path}: no channels: name the channel in the profile")
         channel = str(next(iter(channels)))
     elif channels and channel not in channels:
-        raise ProfileError(f"{path}: channel {channel!r} is not one of {', '.join(channels)}")
+        raise ConfigError(f"{path}: channel {channel!r} is not one of {', '.join(channels)}")
     peers = _section(doc, "peers", where)
     cas = _section(doc, "certificateAuthorities", where)
     orgs: list[OrgProfile] = []
     for name, org in _section(doc, "organizations", where).items():
         if not isinstance(org, dict) or not org.get("mspid"):
-            raise ProfileError(f"{path}: organization {name} has no mspid")
+            raise ConfigError(f"{path}: organization {name} has no mspid")
         msp_id = str(org["mspid"])
         peer_names = [str(p) for p in org.get("peers") or []]
         if not peer_names:
@@ -176,7 +178,7 @@ def from_connection_profile(
         peer_name = peer_names[0]
         peer = peers.get(peer_name)
         if not isinstance(peer, dict):
-            raise ProfileError(f"{path}: organization {name} names peer {peer_name}, not listed")
+            raise ConfigError(f"{path}: organization {name} names peer {peer_name}, not listed")
         address, host = reader.address(peer.get("url"), f"{path}: peer {peer_name}")
         options = peer.get("grpcOptions") or {}
         override = (
@@ -214,7 +216,7 @@ def from_connection_profile(
             )
         )
     if not orgs:
-        raise ProfileError(f"{path}: no organization has a peer")
+        raise ConfigError(f"{path}: no organization has a peer")
     orderer_entries = _section(doc, "orderers", where)
     chosen = channels.get(channel) if isinstance(channels.get(channel), dict) else {}
     names = [str(o) for o in (chosen or {}).get("orderers") or orderer_entries]
@@ -233,6 +235,19 @@ def from_connection_profile(
             )
         )
     return NetworkProfile(channel=channel, orgs=tuple(orgs), orderers=tuple(orderers))
+
+
+def load_profile(path: Path) -> NetworkProfile:
+    """The profile in ``path``: ``network up``'s ``profile.json`` or a standard Fabric
+    connection profile (YAML or JSON). What the gateway and the CLI read a network by."""
+    doc = read_document(Path(path))
+    if looks_like_connection_profile(doc):
+        return from_connection_profile(Path(path), doc)
+    if not isinstance(doc, dict) or "orgs" not in doc:
+        raise ConfigError(
+            f"{path}: neither a network profile (profile.json) nor a Fabric connection profile"
+        )
+    return NetworkProfile.from_json(doc)
 
 
 def to_connection_profile(profile: NetworkProfile, name: str = "anchorline") -> dict[str, Any]:
@@ -287,6 +302,7 @@ def to_connection_profile(profile: NetworkProfile, name: str = "anchorline") -> 
 
 __all__ = [
     "from_connection_profile",
+    "load_profile",
     "looks_like_connection_profile",
     "read_document",
     "to_connection_profile",

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gateway.errors import ConfigError
 from gateway.identity.ca import EmbeddedCA
-from network.connection_profile import from_connection_profile, to_connection_profile
-from network.errors import ProfileError
-from network.profile import NetworkProfile
+from gateway.ledger.connection_profile import (
+    from_connection_profile,
+    load_profile,
+    to_connection_profile,
+)
 
 
 def _doc(ca_pem: str, tls_file: Path) -> dict[str, object]:
@@ -71,7 +74,7 @@ def test_a_yaml_connection_profile_reads_as_a_network_profile(
     tls_file = ca.org_msp_dir("Org2") / "tlscacerts" / "ca-cert.pem"
     path = folder / "connection.yaml"
     path.write_text(yaml.safe_dump(_doc(ca_pem, tls_file)))
-    profile = NetworkProfile.load(path)
+    profile = load_profile(path)
     assert profile.channel == "trade"
     assert [o.msp_id for o in profile.orgs] == ["Org1MSP", "Org2MSP"]  # no peer: skipped
     org1, org2 = profile.orgs
@@ -97,10 +100,10 @@ def test_our_profile_exported_and_read_back_keeps_what_a_client_needs(
     doc = _doc(ca_pem, tls_file)
     doc["organizations"]["Org1"]["mspDir"] = str(ca.org_msp_dir("Org1"))  # type: ignore[index]
     first_path.write_text(json.dumps(doc))
-    first = NetworkProfile.load(first_path)
+    first = load_profile(first_path)
     exported = tmp_path / "exported.json"
     exported.write_text(json.dumps(to_connection_profile(first)))
-    back = NetworkProfile.load(exported)
+    back = load_profile(exported)
     assert back.channel == first.channel
     for a, b in zip(first.orgs, back.orgs, strict=True):
         assert (a.msp_id, a.peer_address, a.peer_host_override, a.msp_dir) == (
@@ -130,5 +133,5 @@ def test_what_is_missing_is_named(
     change(doc)  # type: ignore[operator]
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(doc))
-    with pytest.raises(ProfileError, match=message):
-        NetworkProfile.load(path)
+    with pytest.raises(ConfigError, match=message):
+        load_profile(path)
