@@ -37,7 +37,7 @@ from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.ratelimit import RateLimiter
-from gateway.auth.revocation import RevocationSource, RevocationWatcher
+from gateway.auth.revocation import MspSource, RevocationSource, RevocationWatcher
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.clock import Clock, now_ms
@@ -127,6 +127,48 @@ def _network_trust_store(profile_file: Path) -> TrustStore:
     return TrustStore.from_msp_dirs(dirs)
 
 
+class _ProfileMsps:
+    """The org MSP folders a network profile lists; re-read when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def stamp(self) -> object:
+        try:
+            st = self._path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def folders(self) -> dict[str, Path]:
+        profile = load_profile(self._path)
+        return {o.msp_id: o.msp_dir for o in profile.orgs if o.msp_dir is not None}
+
+
+class _EmbeddedCaMsps:
+    """The org MSP folders of the built-in CA; an org appears when its CA is created."""
+
+    def __init__(self, ca: EmbeddedCA) -> None:
+        self._ca = ca
+
+    def stamp(self) -> object:
+        return tuple(self._ca.orgs()) if self._ca.root.is_dir() else ()
+
+    def folders(self) -> dict[str, Path]:
+        return {self._ca.msp_id(o): self._ca.org_msp_dir(o) for o in self._ca.orgs()}
+
+
+def msp_source_from_settings(settings: Settings) -> MspSource | None:
+    """Where new orgs appear while the gateway runs: the network profile on Fabric, the
+    built-in CA on the embedded ledger; None with ``gateway.trust_msp_dirs`` (a fixed
+    list)."""
+    if settings.gateway.trust_msp_dirs.strip():
+        return None
+    if ledger_kind(settings) == "fabric":
+        return _ProfileMsps(profile_path(settings))
+    return _EmbeddedCaMsps(EmbeddedCA(settings.embedded_dir / "ca"))
+
+
 def _token_secret(settings: Settings) -> bytes:
     raw = settings.gateway.token_secret
     if not raw:
@@ -157,6 +199,8 @@ def create_app(
     metrics = GatewayMetrics()
     events = EventRepository(engine, gs.sqlite_synchronous)
     auth = AuthRepository(engine)
+    # New orgs are picked up live only from the trust the settings describe.
+    msps = msp_source_from_settings(settings) if verifier is None else None
     if verifier is None:
         verifier = trust_store_from_settings(settings)
     sessions = SessionService(
@@ -209,7 +253,7 @@ def create_app(
     app = web.Application(middlewares=[*middlewares, error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
     if isinstance(verifier, RevocationSource) and gs.crl_poll_ms > 0:
-        app[REVOCATION] = RevocationWatcher(verifier, sessions, gs.crl_poll_ms / 1000)
+        app[REVOCATION] = RevocationWatcher(verifier, sessions, gs.crl_poll_ms / 1000, msps=msps)
     server = sio.GatewaySocketServer(hub, gs)
     app[SOCKET_SERVER] = server
     sio.attach(app, server)

@@ -12,6 +12,12 @@ listeners (the hub) kick their connections.
 Each gateway process runs its own watcher over the same MSP folders, so a
 CRL revocation needs no message between processes; a logout does (the
 hub's kicks go through the fan-out seam for that).
+
+The same rounds pick up new organizations: given an :class:`MspSource` (the
+network profile's orgs, or the built-in CA's), a change of its cheap stamp
+makes the watcher add the MSP folders the trust store does not know yet,
+so the members of an org added to the running network can log in without
+a restart.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from gateway.auth.sessions import SessionService
@@ -36,16 +44,46 @@ class RevocationSource(Protocol):
         ...
 
 
+@runtime_checkable
+class ExtensibleTrust(Protocol):
+    """A trust store that can take more MSPs while it runs (``TrustStore``)."""
+
+    @property
+    def msp_ids(self) -> tuple[str, ...]: ...
+
+    def add_msp_dir(self, msp_id: str, folder: Path | str) -> None: ...
+
+
+class MspSource(Protocol):
+    """Where the organizations the gateway trusts are listed."""
+
+    def stamp(self) -> object:
+        """Cheap to compute (a stat or a directory scan); changes when the list may have."""
+        ...
+
+    def folders(self) -> Mapping[str, Path]:
+        """MSP id → the org's MSP folder (``cacerts/``, ``crls/``)."""
+        ...
+
+
 class RevocationWatcher:
-    """Polls ``source`` and applies new revocations to ``sessions``."""
+    """Polls ``source`` and applies new revocations to ``sessions``; with ``msps`` (and a
+    ``source`` that is an :class:`ExtensibleTrust`), adds the MSPs of new orgs too."""
 
     def __init__(
-        self, source: RevocationSource, sessions: SessionService, period_s: float = 0.25
+        self,
+        source: RevocationSource,
+        sessions: SessionService,
+        period_s: float = 0.25,
+        *,
+        msps: MspSource | None = None,
     ) -> None:
         self._source = source
         self._sessions = sessions
         self._period_s = period_s
         self._generation: int | None = None
+        self._msps = msps
+        self._msp_stamp: object = msps.stamp() if msps is not None else None
         #: Monotonic time of the last check that found a revoked identity (tests, logs).
         self.last_found_at: float | None = None
 
@@ -54,6 +92,7 @@ class RevocationWatcher:
 
         Returns the fingerprints newly found revoked.
         """
+        self.add_new_orgs()
         generation = self._source.refresh_crls()
         if generation == self._generation:
             return []
@@ -68,6 +107,25 @@ class RevocationWatcher:
             log.info("certificate revocation: ended the sessions of %d identity(ies)", len(found))
         return found
 
+    def add_new_orgs(self) -> list[str]:
+        """Trust the MSPs the source lists and the store lacks; returns their ids."""
+        if self._msps is None or not isinstance(self._source, ExtensibleTrust):
+            return []
+        stamp = self._msps.stamp()
+        if stamp == self._msp_stamp:
+            return []
+        known = set(self._source.msp_ids)
+        added = []
+        for msp_id, folder in self._msps.folders().items():
+            if msp_id not in known:
+                self._source.add_msp_dir(msp_id, folder)
+                added.append(msp_id)
+        # Only once every folder was read: a half-written org is retried next round.
+        self._msp_stamp = stamp
+        if added:
+            log.info("trusting new organization(s): %s", ", ".join(added))
+        return added
+
     async def run(self) -> None:
         """Check every ``period_s`` until cancelled; a failing round is logged, not fatal."""
         while True:
@@ -78,4 +136,4 @@ class RevocationWatcher:
             await asyncio.sleep(self._period_s)
 
 
-__all__ = ["RevocationSource", "RevocationWatcher"]
+__all__ = ["ExtensibleTrust", "MspSource", "RevocationSource", "RevocationWatcher"]
