@@ -167,3 +167,19 @@ async def test_behind_a_trusted_proxy_each_client_gets_its_own_rate_limit_bucket
         # with X-Forwarded-For: every forged value lands in its own address's bucket.
         forged = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]
         assert await _challenge_statuses(gw.url, "127.0.0.4", 4, forged) == [400, 400, 400, 429]
+
+
+async def test_a_websocket_through_a_trusted_proxy_opens(tmp_path: Path) -> None:
+    """The Socket.IO endpoint runs on the request the proxy middleware rewrote."""
+    from gateway.stream.protocol import SOCKETIO_PATH
+
+    ca = EmbeddedCA(tmp_path / "ca")
+    ca.create_org("Org1")
+    settings = make_settings(
+        tmp_path / "gw", f"sqlite:///{tmp_path / 'events.db'}", trusted_proxies="127.0.0.1/32"
+    )
+    async with running_gateway(settings, ca) as gw, aiohttp.ClientSession() as http:
+        path = "/" + SOCKETIO_PATH.strip("/") + "/?EIO=4&transport=websocket"
+        async with http.ws_connect(gw.url + path, headers={"X-Forwarded-For": "203.0.113.5"}) as ws:
+            opened = await ws.receive_str(timeout=5)
+            assert opened.startswith("0{") and '"sid"' in opened
