@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 from cryptography.hazmat.primitives import serialization
 
 from gateway.client.errors import GatewayRefused
@@ -35,6 +34,7 @@ from gateway.events.canonical import canonical_json
 from gateway.identity.msp import MspFolder, load_msp
 from gateway.identity.signing import EcdsaSigner, sign_message
 from gateway.stream.client_transport import ConnectRefused, SocketTransport
+from gateway.strict_json import EVENT_LIMITS, JsonLimits, check_limits, loads
 
 # Refresh the access token when less than this much of its life is left.
 _REFRESH_MARGIN_MS = 30_000
@@ -73,8 +73,14 @@ def sign_event(
     payload: Any,
     event_id: str | None = None,
     client_ts: int | None = None,
+    limits: JsonLimits = EVENT_LIMITS,
 ) -> dict[str, Any]:
-    """The wire form of an event signed by ``signer`` (usable offline)."""
+    """The wire form of an event signed by ``signer`` (usable offline).
+
+    Raises a :class:`~gateway.errors.JsonRefused` subclass (too deep, a
+    non-finite number, an integer beyond ±(2**53 − 1), a lone surrogate…)
+    for an event no gateway accepts: ``limits`` are the protocol's.
+    """
     body = {
         "id": event_id or uuid.uuid4().hex,
         "channel": channel,
@@ -82,6 +88,7 @@ def sign_event(
         "payload": payload,
         "client_ts": client_ts if client_ts is not None else now_ms(),
     }
+    check_limits(body, limits)
     signature = sign_message(signer, canonical_json(body))
     return {**body, "signature": base64.b64encode(signature).decode("ascii")}
 
@@ -303,7 +310,7 @@ class MemberClient:
 
 def event_from_json(raw: bytes) -> dict[str, Any]:
     """Parse a JSON event (a convenience for tools reading stored events)."""
-    value = orjson.loads(raw)
+    value = loads(raw, EVENT_LIMITS.around(depth=0, keys=16, size=64 * 1024))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway import strict_json
 from gateway.auth.authorizer import Action
 from gateway.auth.errors import AccessDenied, AuthError, TokenMissing
 from gateway.auth.principal import Principal
@@ -20,6 +21,7 @@ from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import EventNotFound
 from gateway.events.model import valid_channel
 from gateway.identity.errors import CertificateRejected, IdentityError
+from gateway.strict_json import JsonLimits
 from gateway.web import metrics as metrics_text
 from gateway.web.openapi import openapi_document
 from gateway.web.state import CONTEXT, GatewayContext
@@ -36,11 +38,14 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
+# Request bodies are read by the one strict reader (duplicate keys, NaN, big
+# integers, lone surrogates refused with their codes). They hold certificates,
+# signatures and signed transactions, never deep values.
+_BODY_LIMITS = JsonLimits(max_depth=8, max_bytes=256 * 1024, max_keys=256, max_string=128 * 1024)
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise InvalidInput("request body must be a JSON object") from None
+    data = strict_json.loads(await request.read(), _BODY_LIMITS)
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object")
     return data
