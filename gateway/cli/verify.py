@@ -102,13 +102,14 @@ async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
         raise InvalidInput("give one --msp: the auditor's own MSP folder")
     spec_id, folder = _split_msp(args.msp[0])
     # Imported here: --offline must not load the ledger packages at all.
-    from gateway.anchoring.connect import open_auditor
+    from gateway.anchoring.ledger import auditor_ledger
+    from gateway.ledger.connection import open_ledger
 
     settings = load_settings()
-    conn = open_auditor(settings, args.peer, folder, msp_id=args.msp_id or spec_id)
+    conn = open_ledger(settings, peer=args.peer, msp_dir=folder, msp_id=args.msp_id or spec_id)
     try:
         verdict = verify_offline(proof, conn.trust, gateway_msp=args.gateway_msp)
-        checks = list(verdict.checks) + await verify_on_ledger(proof, conn.ledger)
+        checks = list(verdict.checks) + await verify_on_ledger(proof, auditor_ledger(conn))
         where = f"{conn.kind} ledger as {conn.msp_id}"
     finally:
         await conn.close()

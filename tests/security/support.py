@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from gateway.client import MemberClient
-from gateway.web.state import CONTEXT
+from gateway.context import CONTEXT
 from tests.integration.gateway.support import (
     Identities,
     RunningGateway,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.client.member import sign_event
+from gateway.events.signed import sign_event
 from tests.integration.gateway.support import Identities
 from tests.security.support import CHANNEL, arena, assert_unharmed
 

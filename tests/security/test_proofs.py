@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from gateway.anchoring.proof import EventProof, verify_offline
 from gateway.cli.main import main
-from gateway.client.member import sign_event
+from gateway.events.signed import sign_event
 from gateway.errors import (
     AnchorlineError,
     JsonDuplicateKey,
