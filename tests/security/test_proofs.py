@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from gateway.anchoring.proof import EventProof, verify_offline
 from gateway.cli.main import main
-from gateway.events.signed import sign_event
 from gateway.errors import (
     AnchorlineError,
     JsonDuplicateKey,
@@ -29,6 +28,7 @@ from gateway.errors import (
     JsonTooDeep,
     JsonTooLarge,
 )
+from gateway.events.signed import sign_event
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.signing import EcdsaSigner
 from gateway.merkle.errors import ProofDocumentError
