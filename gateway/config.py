@@ -84,7 +84,14 @@ class GatewaySettings:
     redis_url: str = ""
     session_ttl_s: int = 900
     challenge_ttl_s: int = 60
+    # Intake limits of an event's five signed fields (docs/security.md): its
+    # canonical size, nesting depth, object keys in total, and the length of
+    # any string or key. At most the protocol's (16384, 32, 1024, 8192), which
+    # every verifier accepts; lower is allowed.
     max_payload_bytes: int = 16384
+    json_max_depth: int = 32
+    json_max_keys: int = 1024
+    json_max_string: int = 8192
     # MSP folders (or CA certificate files) whose CAs the gateway trusts, separated
     # by the OS path separator; empty means the network's and embedded CA's MSPs.
     trust_msp_dirs: str = ""

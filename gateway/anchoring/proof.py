@@ -494,8 +494,12 @@ def build_event_proof(
     index is ``event.seq - batch.first_seq``. Raises
     :class:`~gateway.merkle.errors.RootMismatchError` when the stored leaves
     do not lead to the stored root (a damaged store: never serve that proof),
-    and :class:`ProofDocumentError` when the event is not in the batch.
+    :class:`ProofDocumentError` when the event is not in the batch, and a
+    :class:`~gateway.errors.JsonRefused` subclass when the event breaks the
+    protocol's limits (a damaged store: the intake refuses such events).
     """
+    # What the intake accepted and every verifier reads: never prove beyond it.
+    check_limits(event.record(), EVENT_LIMITS)
     index = event.seq - batch.first_seq
     if not 0 <= index < batch.leaf_count or event.channel != batch.channel:
         raise ProofDocumentError(

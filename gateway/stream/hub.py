@@ -55,7 +55,7 @@ from gateway.events.errors import (
 )
 from gateway.events.intake import IntakeLimits, emit_denied, intake
 from gateway.events.metrics import GatewayMetrics
-from gateway.events.model import AppendResult, valid_channel
+from gateway.events.model import AppendResult, servable, valid_channel
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
 from gateway.store.events import EventRepository
@@ -244,6 +244,11 @@ class Hub:
         conn = self.connections.get(eio_sid)
         if conn is None or conn.closed:
             return
+        if incoming.refused is not None:
+            # JSON the strict reader refused: answer with its code, never silence.
+            self._metrics.reject(incoming.refused.code)
+            self._refuse(conn, incoming.ack_id, None, incoming.refused)
+            return
         if incoming.name == "event":
             self._on_emit(conn, incoming, received)
         elif incoming.name in _SLOW_EVENTS:
@@ -281,11 +286,20 @@ class Hub:
             self._pipeline.submit(item, done, origin=conn)
         except AnchorlineError as exc:
             self._metrics.reject(exc.code)
-            body: dict[str, Any] = {"id": shown_id, "error": _error_body(exc)}
-            if incoming.ack_id is not None:
-                self._reply(conn, incoming.ack_id, body)
-            else:
-                self._send(conn, event_packet("error", {**body["error"], "id": shown_id}))
+            self._refuse(conn, incoming.ack_id, shown_id, exc)
+        except Exception:  # a bug must not leave the sender waiting for its timeout
+            log.exception("emit from %s failed", conn.sid)
+            self._refuse(conn, incoming.ack_id, shown_id, AnchorlineError("internal error"))
+
+    def _refuse(
+        self, conn: Connection, ack_id: int | None, shown_id: str | None, exc: AnchorlineError
+    ) -> None:
+        """The refusal of an emit: its ack, or an ``error`` event when it asked for none."""
+        body: dict[str, Any] = {"id": shown_id, "error": _error_body(exc)}
+        if ack_id is not None:
+            self._reply(conn, ack_id, body)
+        else:
+            self._send(conn, event_packet("error", {**body["error"], "id": shown_id}))
 
     def _emit_done(
         self,
@@ -438,12 +452,15 @@ class Hub:
                 page = await self._events.after(channel, last, self._settings.catchup_page)
                 if page:
                     statuses = await self._events.statuses(channel, [e.seq for e in page])
-                    for event in page:
+                    # The page's length decides whether to fetch another (below):
+                    # a bad row is left out of what is sent, not of the page.
+                    for event in servable(page):
                         state = statuses.get(event.seq, {}).get("status", "pending")
                         self._send(
                             conn, event_packet_raw("event", orjson.dumps(event.to_wire(state)))
                         )
                         last = event.seq
+                    last = max(last, page[-1].seq)
                 if len(page) < self._settings.catchup_page:
                     break
                 await self._drained(conn)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -38,10 +39,12 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from gateway import strict_json
 from gateway.auth.errors import AuthError
 from gateway.config import GatewaySettings
+from gateway.errors import JsonRefused
 from gateway.stream.errors import UnsupportedEngineIO
-from gateway.stream.frames import Outgoing, parse_event_packet
+from gateway.stream.frames import WIRE_LIMITS, Outgoing, parse_event_packet
 from gateway.stream.hub import Connection, Hub
 from gateway.stream.protocol import SOCKETIO_PATH
 
@@ -229,6 +232,31 @@ def _make_driver(registry: dict[str, web.WebSocketResponse], fast: FastHandler) 
     return GatewayWebSocket
 
 
+class _StrictJson:
+    """The ``json`` module python-socketio decodes the packets it parses itself with
+    (connect auth payloads, anything off the fast path): the gateway's one strict
+    reader, so no packet means one thing here and another in the hub."""
+
+    @staticmethod
+    def dumps(value: Any, **options: Any) -> str:
+        return json.dumps(value, **options)
+
+    @staticmethod
+    def loads(text: str | bytes, **_options: Any) -> Any:
+        try:
+            return strict_json.loads(text, WIRE_LIMITS)
+        except JsonRefused as exc:
+            # python-socketio treats a ValueError as a malformed packet and drops it.
+            raise ValueError(str(exc)) from None
+
+
+class _StrictPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """python-socketio's packet with :class:`_StrictJson`, for this server only
+    (setting ``json=`` on the server would change every Packet in the process)."""
+
+    json = _StrictJson
+
+
 class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server with the hub's fast paths (see the module docstring)."""
 
@@ -237,10 +265,13 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._internals = EngineIOInternals()
         super().__init__(
             async_mode="aiohttp",
+            serializer=_StrictPacket,
             cors_allowed_origins=[],
             # A signed event plus its framing; anything larger is refused by
             # Engine.IO before it is parsed.
-            max_http_buffer_size=max(64 * 1024, settings.max_payload_bytes * 4),
+            # Twice the JSON the strict reader takes, so an oversized event still
+            # gets its AL1018 answer; beyond this the socket is closed (1009).
+            max_http_buffer_size=max(2 * WIRE_LIMITS.max_bytes, settings.max_payload_bytes * 4),
             ping_interval=settings.ping_interval_s,
             ping_timeout=settings.ping_timeout_s,
             logger=False,

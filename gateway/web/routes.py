@@ -20,7 +20,7 @@ from gateway.auth.sessions import SessionTokens
 from gateway.context import CONTEXT, GatewayContext
 from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import EventNotFound
-from gateway.events.model import valid_channel
+from gateway.events.model import check_servable, servable, valid_channel
 from gateway.identity.errors import CertificateRejected, IdentityError
 from gateway.strict_json import JsonLimits
 from gateway.web import metrics as metrics_text
@@ -170,7 +170,8 @@ async def get_events(request: web.Request) -> web.Response:
     limit = _int_param(request, "limit", 100, 1, _MAX_LIMIT)
     page = await ctx.events.after(channel, after, limit)
     statuses = await ctx.events.statuses(channel, [e.seq for e in page])
-    items = [e.to_wire(statuses.get(e.seq, {}).get("status", "pending")) for e in page]
+    # next_after and more follow the stored page: a bad row is skipped, not a stop.
+    items = [e.to_wire(statuses.get(e.seq, {}).get("status", "pending")) for e in servable(page)]
     return _json(
         {
             "channel": channel,
@@ -191,6 +192,7 @@ async def get_event(request: web.Request) -> web.Response:
     event = await ctx.events.get(channel, seq)
     if event is None:
         raise EventNotFound(f"channel {channel!r} has no event with seq {seq}")
+    check_servable(event)
     status = (await ctx.events.statuses(channel, [seq])).get(seq, {})
     body = event.to_wire(status.get("status", "pending"))
     body["tx_id"] = status.get("tx_id")
