@@ -107,6 +107,12 @@ class GatewaySettings:
     # Roles that may emit events (the others may only read).
     authz_emit_roles: str = "member,admin"
     authz_cache_ttl_s: float = 30.0
+    # Emit budgets (token buckets; 0 turns one off): events per second and burst
+    # per identity (all its connections together) and per connection.
+    emit_identity_per_s: float = 2000.0
+    emit_identity_burst: int = 4000
+    emit_connection_per_s: float = 2000.0
+    emit_connection_burst: int = 4000
     # Group commit: at most this many events per transaction.
     commit_max_batch: int = 1024
     # Events waiting for a commit beyond which new ones are refused (AL1607).

@@ -72,6 +72,14 @@ class EventUnreadable(EventError):
     http_status = 422
 
 
+class EmitRateLimited(EventError):
+    """An identity or a connection used up its emit budget; ``details.retry_after``
+    says in how many seconds the next event will be accepted."""
+
+    code = "AL1610"
+    http_status = 429
+
+
 class DuplicateConflict(EventError):
     """An event id was reused with different content."""
 

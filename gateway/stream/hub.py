@@ -47,8 +47,10 @@ from gateway.auth.sessions import SessionService
 from gateway.clock import Clock, now_ms
 from gateway.config import GatewaySettings
 from gateway.errors import AnchorlineError, InvalidInput
+from gateway.events.budget import EmitBudget
 from gateway.events.errors import (
     DuplicateConflict,
+    EmitRateLimited,
     MalformedEvent,
     NotJoined,
     StoreUnavailable,
@@ -74,8 +76,12 @@ MAX_CHANNELS_PER_CONNECTION = 256
 _SLOW_EVENTS = frozenset(("join", "leave", "resume", "refresh"))
 
 
-def _error_body(exc: AnchorlineError) -> dict[str, str]:
-    return {"code": exc.code, "message": exc.message}
+def _error_body(exc: AnchorlineError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    retry_after = exc.details.get("retry_after")
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+    return body
 
 
 class Connection:
@@ -175,6 +181,12 @@ class Hub:
         self._events = events
         self._metrics = metrics
         self._clock = clock
+        self._identity_budget = EmitBudget(
+            settings.emit_identity_per_s, settings.emit_identity_burst, "identity"
+        )
+        self._connection_budget = EmitBudget(
+            settings.emit_connection_per_s, settings.emit_connection_burst, "connection"
+        )
         self.connections: dict[str, Connection] = {}
         self.rooms: dict[str, dict[str, Connection]] = {}
         self._closer: Callable[[Connection, bool], Coroutine[Any, Any, None]] | None = None
@@ -230,6 +242,7 @@ class Hub:
         if conn is None:
             return
         conn.closed = True
+        self._connection_budget.forget(eio_sid)
         for channel in conn.channels:
             room = self.rooms.get(channel)
             if room is not None:
@@ -246,8 +259,15 @@ class Hub:
             return
         if incoming.refused is not None:
             # JSON the strict reader refused: answer with its code, never silence.
-            self._metrics.reject(incoming.refused.code)
-            self._refuse(conn, incoming.ack_id, None, incoming.refused)
+            # It spends budget like any emit, so garbage is no cheaper way to flood.
+            refusal: AnchorlineError = incoming.refused
+            try:
+                self._connection_budget.take(conn.eio_sid)
+                self._identity_budget.take(conn.principal.fingerprint)
+            except EmitRateLimited as exc:
+                refusal = exc
+            self._metrics.reject(refusal.code)
+            self._refuse(conn, incoming.ack_id, None, refusal)
             return
         if incoming.name == "event":
             self._on_emit(conn, incoming, received)
@@ -274,6 +294,9 @@ class Hub:
         event_id = raw.get("id") if isinstance(raw, dict) else None
         shown_id = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
         try:
+            # Budgets first: a flood is refused before it costs a parse or a signature check.
+            self._connection_budget.take(conn.eio_sid)
+            self._identity_budget.take(conn.principal.fingerprint)
             if raw is None:
                 raise MalformedEvent("emit exactly one event object")
             item = intake(conn.principal, raw, self._limits, conn, self._clock())

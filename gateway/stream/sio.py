@@ -51,6 +51,8 @@ from gateway.stream.protocol import SOCKETIO_PATH
 log = logging.getLogger(__name__)
 
 FastHandler = Callable[[str, Any], Awaitable[None]]
+# Messages one connection may have handled before its reader lets others run.
+_FAIR_SHARE = 16
 
 
 async def _serve_websocket(
@@ -121,6 +123,7 @@ async def _serve_websocket(
 
     writer_task = asyncio.ensure_future(writer())
     sid = eio_socket.sid
+    handled = 0
     try:
         while True:
             try:
@@ -131,6 +134,12 @@ async def _serve_websocket(
                 break
             if isinstance(data, str) and data[:2] == "42" and data[2:3] != "/":
                 await fast(sid, data[1:])
+                handled += 1
+                if handled % _FAIR_SHARE == 0:
+                    # receive() does not yield while this socket has data buffered:
+                    # without this, one flooding client holds the loop for its whole
+                    # backlog and every other member waits (issue 19 item 5).
+                    await asyncio.sleep(0)
                 continue
             try:
                 await eio_socket.receive(eio_packet.Packet(encoded_packet=data))

@@ -54,10 +54,10 @@ class Arena:
     async def count(self) -> int:
         return int(await self.gw.app[CONTEXT].events.count())
 
-    async def witness_emit(self) -> float:
+    async def witness_emit(self, channel: str = CHANNEL) -> float:
         """One witness event: its ack latency in seconds (it must be accepted)."""
         started = time.perf_counter()
-        ack = await self.witness.emit(CHANNEL, "probe", {"n": self.stored})
+        ack = await self.witness.emit(channel, "probe", {"n": self.stored})
         elapsed = time.perf_counter() - started
         assert ack.error is None and ack.status == "pending", ack
         self.stored += 1

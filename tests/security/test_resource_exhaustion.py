@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from gateway.context import CONTEXT
 from gateway.events.canonical import canonical_json_reference
 from gateway.events.model import NewEvent, SignedEvent
+from gateway.events.signed import sign_event
 from gateway.identity.signing import sign_message
 from tests.integration.gateway.support import Identities
-from tests.security.support import CHANNEL, RawSocket, arena, assert_unharmed
+from tests.security.support import (
+    CHANNEL,
+    LATENCY_FACTOR,
+    LATENCY_FLOOR_S,
+    RawSocket,
+    arena,
+    assert_unharmed,
+    drain,
+)
 
 
 def _deep(levels: int) -> Any:
@@ -33,8 +47,6 @@ def _signed_deep(signer: Any, event_id: str, levels: int) -> dict[str, Any]:
         "client_ts": 1,
     }
     canonical = canonical_json_reference(body)
-    import base64
-
     signature = base64.b64encode(sign_message(signer, canonical)).decode()
     return {**body, "signature": signature}
 
@@ -106,6 +118,81 @@ async def test_a_bad_stored_row_does_not_deny_the_channel_to_others(
 
 
 async def _drain_all(member: Any) -> list[tuple[str, Any]]:
-    from tests.security.support import drain
-
     return await drain(member, quiet_s=0.2)
+
+
+FLOOD = 20_000
+
+
+@pytest.mark.load
+async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
+    tmp_path: Path, identities: Identities
+) -> None:
+    """One identity sends 20,000 events as fast as it can (from its own process);
+    another member emits 50/s meanwhile."""
+    rate, burst = 2000.0, 4000
+    async with arena(
+        tmp_path, identities, emit_identity_per_s=rate, emit_identity_burst=burst
+    ) as a:
+        assert a.attacker.session is not None
+        # The witness works in another channel: it shares the gateway, not the
+        # flood's broadcasts (this test process would spend its loop parsing them).
+        await a.witness.leave(CHANNEL)
+        await a.witness.join("quiet")
+        frames = tmp_path / "flood.txt"
+        frames.write_text(
+            "\n".join(
+                json.dumps(
+                    sign_event(a.attacker.signer, channel=CHANNEL, type="bid", payload={"n": k})
+                )
+                for k in range(FLOOD)
+            )
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("flood_client.py")),
+            a.url,
+            a.attacker.session.token,
+            str(frames),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        witness_latency: list[float] = []
+
+        async def witness() -> None:
+            while proc.returncode is None:
+                witness_latency.append(await a.witness_emit("quiet"))
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.create_task(witness())
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 180)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+        await watcher
+        assert proc.returncode == 0, err.decode()[-2000:]
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        accepted, refused, elapsed = result["accepted"], result["refused"], result["elapsed_s"]
+        assert accepted + refused == FLOOD
+        assert result["codes"] == ["AL1610"] and result["retry_after_min"] > 0
+        # The budget: a burst, then the rate, for as long as the flood lasted.
+        assert burst * 0.9 <= accepted <= burst + rate * elapsed + 50
+        a.stored += accepted
+        witness_latency.sort()
+        p99 = witness_latency[max(0, int(len(witness_latency) * 0.99) - 1)]
+        print(
+            f"\nflood: {accepted} accepted, {refused} refused (AL1610) in {elapsed:.2f}s; "
+            f"witness {len(witness_latency)} events, ack p50 "
+            f"{statistics.median(witness_latency) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+            f"max {witness_latency[-1] * 1000:.1f} ms (baseline {a.baseline_s * 1000:.1f} ms)"
+        )
+        assert len(witness_latency) >= 10
+        assert p99 <= max(LATENCY_FACTOR * 5 * a.baseline_s, 0.25), p99
+        await a.witness.join(CHANNEL)
+        await drain(a.witness, quiet_s=0.2)
+        assert await a.count() == a.stored
+        async with aiohttp.ClientSession() as http, http.get(a.url + "/healthz") as health:
+            assert health.status == 200
+        latency = await a.witness_emit()
+        assert latency <= max(LATENCY_FACTOR * a.baseline_s, LATENCY_FLOOR_S)
