@@ -569,7 +569,11 @@ def _parsed(cert_pem: str) -> x509.Certificate:
 
 
 def _verify_sig(cert_pem: str, message: bytes, signature: bytes) -> bool:
-    key = _parsed(cert_pem).public_key()
+    try:
+        key = _parsed(cert_pem).public_key()
+    except ValueError:
+        # cryptography parses a certificate's parts lazily: a damaged key shows here.
+        return False
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return False
     return verify(key, message, signature, require_low_s=False)
@@ -586,6 +590,8 @@ def _verify_identity(
         ident = trust.verify(_parsed(cert_pem), at=at, msp_id=pinned_msp)
     except AnchorlineError as exc:
         return None, exc.message
+    except ValueError as exc:  # a damaged extension or key, parsed lazily
+        return None, f"certificate cannot be read: {exc}"
     if claimed_msp is not None and ident.msp_id != claimed_msp:
         return None, f"certificate belongs to {ident.msp_id}, but the proof says {claimed_msp}"
     return ident, f"{ident.subject} of {ident.msp_id} (role {ident.role or 'none'})"
