@@ -33,11 +33,15 @@ from gateway.auth.principal import Principal
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.tokens import TokenClaims, TokenSigner
 from gateway.clock import Clock, now_ms
+from gateway.errors import AnchorlineError
 from gateway.events.signature import decode_signature
 from gateway.identity.certificates import VerifiedIdentity, fingerprint, load_certificate
 from gateway.identity.errors import CertificateParseError
 from gateway.identity.signing import verify
 from gateway.store.auth import AuthRepository, SessionRow
+
+# Sessions remembered as alive in the store before the set starts over.
+_MAX_LIVE = 200_000
 
 
 class IdentityVerifier(Protocol):
@@ -102,7 +106,11 @@ class SessionService:
         self._per_address = per_address
         self._clock = clock
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        # Sessions ended, and sessions this process has seen alive in the store. The
+        # store is the truth: a token's session is looked up once per process, so a
+        # logout or a revocation survives a restart (issue 19 item 8).
         self._revoked: set[str] = set()
+        self._live: set[str] = set()
         self._revocation_listeners: list[Callable[[str], None]] = []
 
     # -- login ------------------------------------------------------------------------
@@ -162,6 +170,7 @@ class SessionService:
             revoked_ms=None,
         )
         await self._repo.create_session(row, address, now)
+        self._remember_live(session_id)
         return self._tokens(row, refresh_secret, now)
 
     def _tokens(self, row: SessionRow, refresh_secret: str, now: int) -> SessionTokens:
@@ -220,6 +229,7 @@ class SessionService:
     async def revoke(self, session_id: str) -> None:
         """End a session now: its tokens stop working and listeners are told."""
         self._revoked.add(session_id)
+        self._live.discard(session_id)
         await self._repo.revoke_session(session_id, self._clock())
         for listener in self._revocation_listeners:
             listener(session_id)
@@ -234,11 +244,40 @@ class SessionService:
 
     # -- authentication ------------------------------------------------------------------
 
+    def _remember_live(self, session_id: str) -> None:
+        if len(self._live) >= _MAX_LIVE:
+            self._live.clear()  # only costs a lookup per session again
+        self._live.add(session_id)
+
+    async def _check_stored_session(self, session_id: str, fp: str) -> None:
+        """First sight of a session in this process (a restart, another gateway's login):
+        the store says whether it was ended, and the certificate is checked again."""
+        row = await self._repo.get_session(session_id)
+        if row is None or row.fingerprint != fp:
+            raise TokenInvalid("session token names an unknown session")
+        if row.revoked_ms is not None:
+            self._revoked.add(session_id)
+            raise SessionRevoked("session was ended: log in again")
+        pem = await self._repo.certificate_of(fp)
+        if pem is None:
+            raise TokenInvalid("session token names an unknown identity")
+        try:
+            self._verifier.verify(
+                load_certificate(pem), at=dt.datetime.fromtimestamp(self._clock() / 1000, dt.UTC)
+            )
+        except AnchorlineError:
+            # Revoked (CRL) or expired since the login: end the session for good.
+            await self.revoke(session_id)
+            raise
+        self._remember_live(session_id)
+
     async def authenticate(self, token: object) -> Principal:
         """The principal behind an access token; raises an :class:`AuthError` subclass."""
         claims = self._signer.check(token, self._clock())
         if claims.session_id in self._revoked:
             raise SessionRevoked("session was ended: log in again")
+        if claims.session_id not in self._live:
+            await self._check_stored_session(claims.session_id, claims.fingerprint)
         key = self._keys.get(claims.fingerprint)
         if key is None:
             pem = await self._repo.certificate_of(claims.fingerprint)
