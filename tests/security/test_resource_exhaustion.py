@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
+import os
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +199,104 @@ async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
             assert health.status == 200
         latency = await a.witness_emit()
         assert latency <= max(LATENCY_FACTOR * a.baseline_s, LATENCY_FLOOR_S)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+SLOW = 200
+
+
+@pytest.mark.load
+async def test_slow_loris_connections_do_not_starve_the_others(
+    tmp_path: Path, identities: Identities
+) -> None:
+    """200 loopback connections trickling an HTTP request one byte at a time."""
+    async with arena(tmp_path, identities) as a:
+        port = int(a.url.rsplit(":", 1)[1])
+        fds_before = _open_fds()
+        writers: list[asyncio.StreamWriter] = []
+        for _ in range(SLOW):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            writers.append(writer)
+        latencies: list[float] = []
+        deadline = time.perf_counter() + 3.0
+        while time.perf_counter() < deadline:  # bounded: three seconds of trickling
+            for w in writers:
+                if not w.is_closing():
+                    w.write(b"a")
+            latencies.append(await a.witness_emit())
+            await asyncio.sleep(0.05)
+        latencies.sort()
+        p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+        print(
+            f"\nslow-loris: {SLOW} connections, witness p99 {p99 * 1000:.1f} ms "
+            f"over {len(latencies)} events"
+        )
+        assert p99 <= max(LATENCY_FACTOR * a.baseline_s, LATENCY_FLOOR_S)
+        for w in writers:
+            w.close()
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+        await asyncio.sleep(0.2)
+        assert _open_fds() <= fds_before + 5
+        await assert_unharmed(a)
+
+
+CHURN = 1000
+
+
+@pytest.mark.load
+async def test_connection_churn_returns_fds_and_memory_to_baseline(
+    tmp_path: Path, identities: Identities
+) -> None:
+    """1,000 Socket.IO connects and disconnects (10 at a time) over loopback."""
+    async with arena(tmp_path, identities) as a:
+        assert a.attacker.session is not None
+        token = a.attacker.session.token
+        hub = a.gw.app[CONTEXT].hub
+
+        async def one() -> None:
+            raw = RawSocket(a.url, token)
+            try:
+                assert (await raw.open()).startswith("40{")
+            finally:
+                await raw.close()
+
+        async def churn(count: int) -> None:
+            sem = asyncio.Semaphore(10)
+
+            async def limited() -> None:
+                async with sem:
+                    await one()
+
+            await asyncio.wait_for(asyncio.gather(*(limited() for _ in range(count))), 120)
+
+        await churn(50)  # warm-up: first-use allocations are not a leak
+        await asyncio.sleep(0.3)
+        gc.collect()
+        fds_before, rss_before, conns_before = _open_fds(), _rss_mib(), len(hub.connections)
+        started = time.perf_counter()
+        await churn(CHURN)
+        elapsed = time.perf_counter() - started
+        for _ in range(50):  # the server side of the last closes lands shortly after
+            if len(hub.connections) == conns_before:
+                break
+            await asyncio.sleep(0.05)
+        gc.collect()
+        fds_after, rss_after = _open_fds(), _rss_mib()
+        print(
+            f"\nchurn: {CHURN} connects/disconnects in {elapsed:.1f}s; fds {fds_before} -> "
+            f"{fds_after}; RSS {rss_before:.1f} -> {rss_after:.1f} MiB; hub connections "
+            f"{conns_before} -> {len(hub.connections)}"
+        )
+        assert len(hub.connections) == conns_before
+        assert fds_after <= fds_before + 5
+        assert rss_after <= rss_before + 20
+        await assert_unharmed(a)
