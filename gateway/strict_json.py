@@ -204,6 +204,12 @@ def check_limits(value: Any, limits: JsonLimits = EVENT_LIMITS) -> None:
         elif t is float:
             if not math.isfinite(v):
                 raise JsonNonFiniteNumber(f"{v} is not a JSON number")
+            if v.is_integer() and abs(v) > MAX_SAFE_INTEGER:
+                # RFC 8785 writes 4.36e16 as 43627692630123544: read back, that is an
+                # integer beyond 2**53, so the stored event could not be served.
+                raise JsonIntegerOutOfRange(
+                    f"the number {v!r} is a whole number beyond ±(2^53 − 1): send it as a string"
+                )
         elif not (v is None or t is bool):
             raise JsonSyntaxError(f"a {t.__name__} is not a JSON value")
 

@@ -40,6 +40,7 @@ BIG = JsonLimits(max_bytes=10**7)
         (b"9007199254740992", JsonIntegerOutOfRange),
         (b"-9007199254740992", JsonIntegerOutOfRange),
         (b"1" * 5000, JsonIntegerOutOfRange),
+        (b"4.3627692630123544e16", JsonIntegerOutOfRange),
         (b'"\\ud800"', JsonLoneSurrogate),
         (b'{"\\udfff":1}', JsonLoneSurrogate),
         (b'["\\ude00\\ud83d"]', JsonLoneSurrogate),
@@ -92,6 +93,8 @@ def test_check_limits_refuses_values_in_memory_without_recursing() -> None:
     for value, error in [
         (float("nan"), JsonNonFiniteNumber),
         (2**53, JsonIntegerOutOfRange),
+        (4.3627692630123544e16, JsonIntegerOutOfRange),  # JCS writes it as an integer
+        (1e300, JsonIntegerOutOfRange),
         ("\ud800", JsonLoneSurrogate),
         ({1: "x"}, JsonSyntaxError),
         ({"a": b"x"}, JsonSyntaxError),
@@ -105,7 +108,9 @@ _json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda f: not (f.is_integer() and abs(f) > 2**53 - 1)
+    )
     | st.text(max_size=20),
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
     max_leaves=20,
