@@ -241,6 +241,14 @@ def _make_driver(registry: dict[str, web.WebSocketResponse], fast: FastHandler) 
     return GatewayWebSocket
 
 
+class _Refused(ValueError):
+    """A packet python-socketio decodes whose JSON the strict reader refused."""
+
+    def __init__(self, refused: JsonRefused) -> None:
+        super().__init__(str(refused))
+        self.refused = refused
+
+
 class _StrictJson:
     """The ``json`` module python-socketio decodes the packets it parses itself with
     (connect auth payloads, anything off the fast path): the gateway's one strict
@@ -255,8 +263,8 @@ class _StrictJson:
         try:
             return strict_json.loads(text, WIRE_LIMITS)
         except JsonRefused as exc:
-            # python-socketio treats a ValueError as a malformed packet and drops it.
-            raise ValueError(str(exc)) from None
+            # python-socketio treats a ValueError as a malformed packet.
+            raise _Refused(exc) from None
 
 
 class _StrictPacket(socketio.packet.Packet):  # type: ignore[misc]
@@ -309,6 +317,17 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         try:
             await super()._handle_eio_message(eio_sid, data)
+        except _Refused as exc:
+            if isinstance(data, str) and data[:1] == "0":
+                # A connect whose auth payload the strict reader refused: say why,
+                # as python-socketio says any refused connect.
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(
+                        socketio.packet.CONNECT_ERROR,
+                        data={"message": exc.refused.message, "data": {"code": exc.refused.code}},
+                    ),
+                )
         except ValueError:
             # A malformed or binary packet: python-socketio refuses it; drop it
             # rather than let Engine.IO log a traceback per bad packet.

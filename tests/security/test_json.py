@@ -126,3 +126,22 @@ async def test_socketio_events_with_ambiguous_json_get_an_error_ack(
         finally:
             await raw.close()
         await assert_unharmed(a)
+
+
+async def test_a_connect_payload_with_a_duplicate_token_key_is_refused_with_its_code(
+    tmp_path: Path, identities: Identities
+) -> None:
+    async with arena(tmp_path, identities) as a:
+        assert a.attacker.session is not None
+        token = a.attacker.session.token
+        raw = RawSocket(a.url, token)
+        try:
+            assert raw.ws is None
+            raw.ws = await raw.http.ws_connect(raw.url)
+            assert (await raw.ws.receive_str(timeout=5)).startswith("0{")
+            await raw.ws.send_str('40{"token":"forged","token":' + json.dumps(token) + "}")
+            answer = await raw.text()
+            assert answer.startswith("44") and "AL1013" in answer, answer
+        finally:
+            await raw.close()
+        await assert_unharmed(a)
