@@ -155,7 +155,7 @@ def servable(events: Iterable[StoredEvent]) -> list[StoredEvent]:
         try:
             check_servable(event)
         except EventUnreadable as exc:
-            log.error("%s (left out; run `anchorline audit`)", exc.message)
+            log.error("%s (left out of what is sent)", exc.message)
             continue
         out.append(event)
     return out
