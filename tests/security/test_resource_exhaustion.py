@@ -191,7 +191,8 @@ async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
             f"max {witness_latency[-1] * 1000:.1f} ms (baseline {a.baseline_s * 1000:.1f} ms)"
         )
         assert len(witness_latency) >= 10
-        assert p99 <= max(LATENCY_FACTOR * 5 * a.baseline_s, 0.25), p99
+        # A guard against starvation (seconds), not a benchmark: the CI machine is shared.
+        assert p99 <= max(LATENCY_FACTOR * 5 * a.baseline_s, 0.5), p99
         await a.witness.join(CHANNEL)
         await drain(a.witness, quiet_s=0.2)
         assert await a.count() == a.stored
