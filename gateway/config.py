@@ -110,8 +110,14 @@ class GatewaySettings:
     # Lifetime of an access token and of a login challenge, in seconds.
     session_ttl_s: int = 900
     challenge_ttl_s: int = 60
-    # Largest event (its canonical JSON) accepted, in bytes.
+    # Intake limits of an event's five signed fields (docs/security.md): its
+    # canonical size, nesting depth, object keys in total, and the length of
+    # any string or key. At most the protocol's (16384, 32, 1024, 8192), which
+    # every verifier accepts; lower is allowed.
     max_payload_bytes: int = 16384
+    json_max_depth: int = 32
+    json_max_keys: int = 1024
+    json_max_string: int = 8192
     # MSP folders (or CA certificate files) whose CAs the gateway trusts, separated
     # by the OS path separator; empty means the network's and embedded CA's MSPs.
     trust_msp_dirs: str = ""
@@ -132,6 +138,12 @@ class GatewaySettings:
     authz_emit_roles: str = "member,admin"
     # How long an access decision is cached, in seconds (revocation events clear it).
     authz_cache_ttl_s: float = 30.0
+    # Emit budgets (token buckets; 0 turns one off): events per second and burst
+    # per identity (all its connections together) and per connection.
+    emit_identity_per_s: float = 2000.0
+    emit_identity_burst: int = 4000
+    emit_connection_per_s: float = 2000.0
+    emit_connection_burst: int = 4000
     # Group commit: at most this many events per transaction.
     commit_max_batch: int = 1024
     # Events waiting for a commit beyond which new ones are refused (AL1607).

@@ -52,3 +52,74 @@ class InvalidInput(AnchorlineError):
 
     code = "AL1002"
     http_status = 400
+
+
+class JsonRefused(InvalidInput):
+    """JSON input was refused by the strict reader (:mod:`gateway.strict_json`).
+
+    Every subclass has its own code; ``details.at`` is the character offset
+    when the reader knows it.
+    """
+
+    code = "AL1010"
+
+
+class JsonSyntaxError(JsonRefused):
+    """Not JSON: a syntax error, a truncated document or trailing data."""
+
+    code = "AL1011"
+
+
+class JsonInvalidUtf8(JsonRefused):
+    """The bytes are not valid UTF-8."""
+
+    code = "AL1012"
+
+
+class JsonDuplicateKey(JsonRefused):
+    """An object names the same key twice (parsers disagree on which one wins)."""
+
+    code = "AL1013"
+
+
+class JsonNonFiniteNumber(JsonRefused):
+    """NaN, Infinity or -Infinity, or a number too large for a double (``1e400``)."""
+
+    code = "AL1014"
+
+
+class JsonIntegerOutOfRange(JsonRefused):
+    """An integer beyond ±(2**53 − 1), which JavaScript and many parsers cannot hold."""
+
+    code = "AL1015"
+
+
+class JsonLoneSurrogate(JsonRefused):
+    """A string or key holds a lone UTF-16 surrogate (for example ``\\ud800``)."""
+
+    code = "AL1016"
+
+
+class JsonTooDeep(JsonRefused):
+    """Objects and arrays are nested deeper than the limit."""
+
+    code = "AL1017"
+
+
+class JsonTooLarge(JsonRefused):
+    """The document is larger than the limit, in bytes."""
+
+    code = "AL1018"
+    http_status = 413
+
+
+class JsonTooManyKeys(JsonRefused):
+    """More object members, in total, than the limit."""
+
+    code = "AL1019"
+
+
+class JsonStringTooLong(JsonRefused):
+    """A string or key is longer than the limit, in characters."""
+
+    code = "AL1020"

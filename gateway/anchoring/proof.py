@@ -27,7 +27,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 import rfc8785
@@ -40,7 +40,7 @@ from gateway.anchoring.leaf import (
     leaf_hash,
     leaf_hash_from_canonical,
 )
-from gateway.errors import AnchorlineError
+from gateway.errors import AnchorlineError, JsonTooLarge
 from gateway.identity.certificates import (
     TrustStore,
     VerifiedIdentity,
@@ -52,12 +52,61 @@ from gateway.merkle.errors import ProofDocumentError
 from gateway.merkle.hashing import RFC6962_SHA256, Hasher
 from gateway.merkle.proofs import Leaves, inclusion_proof
 from gateway.merkle.verify import verify_inclusion
+from gateway.strict_json import EVENT_LIMITS, JsonLimits, check_limits, loads
 
 PROOF_FORMAT: Final = "anchorline.event-proof/1"
 BATCH_RECORD_TYPE: Final = "anchorline.batch/1"
 
 
+def proof_limits(event_limits: JsonLimits) -> JsonLimits:
+    """The bounds of a proof document around an event record within ``event_limits``.
+
+    The record sits two levels down (document, ``event``); the rest is two
+    certificates, at most 64 siblings and a few fields.
+    """
+    return event_limits.around(depth=2, keys=64, size=64 * 1024)
+
+
+PROOF_LIMITS: Final = proof_limits(EVENT_LIMITS)
+"""What :meth:`EventProof.from_json` accepts as a document (docs/proof-format.md)."""
+
+_FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    "proof": frozenset(("format", "status", "event", "leaf_hash", "inclusion", "batch", "anchor")),
+    "event": frozenset(("record", "seq", "signer", "signature", "certificate", "msp_id")),
+    "event.record": frozenset(SIGNED_FIELDS),
+    "inclusion": frozenset(("index", "batch_size", "siblings")),
+    "batch": frozenset(
+        (
+            "batch_id",
+            "channel",
+            "root",
+            "leaf_count",
+            "first_seq",
+            "last_seq",
+            "prev_root",
+            "signature",
+            "certificate",
+            "msp_id",
+        )
+    ),
+    "anchor": frozenset(("tx_id", "block_number", "fabric_channel", "chaincode")),
+}
+
+
 # -- JSON field readers: every error names the field ---------------------------------------
+
+
+def _only(obj: Mapping[str, Any], where: str, allowed: Collection[str] | None = None) -> None:
+    """Refuse a field the format does not define: a reader would show it as if signed."""
+    known = _FIELDS[where] if allowed is None else allowed
+    extra = [k for k in obj if k not in known]
+    if extra:
+        names = ", ".join(repr(k if len(k) <= 40 else k[:40] + "…") for k in sorted(extra)[:5])
+        raise ProofDocumentError(
+            f"{where} has field(s) {names} that {PROOF_FORMAT} does not define; "
+            "the proof may have been altered",
+            field=f"{where}.{sorted(extra)[0]}",
+        )
 
 
 def _get(obj: Mapping[str, Any], key: str, where: str) -> Any:
@@ -174,11 +223,20 @@ class ProvenEvent:
         return out
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> ProvenEvent:
+    def from_json(cls, obj: Mapping[str, Any], limits: JsonLimits = EVENT_LIMITS) -> ProvenEvent:
         where = "event"
+        _only(obj, where)
         rec = _obj(obj, "record", where)
+        _only(rec, "event.record")
         for f in SIGNED_FIELDS:
             _get(rec, f, "event.record")
+        # The same limits the gateway's intake applies: what it accepts, this reads.
+        check_limits(rec, limits)
+        size = len(event_signing_bytes(rec))
+        if size > limits.max_bytes:
+            raise JsonTooLarge(
+                f"event.record is {size} bytes in canonical form; the limit is {limits.max_bytes}"
+            )
         return cls(
             id=_str(rec, "id", "event.record"),
             channel=_str(rec, "channel", "event.record"),
@@ -211,6 +269,7 @@ class InclusionProof:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> InclusionProof:
         where = "inclusion"
+        _only(obj, where)
         raw = _get(obj, "siblings", where)
         if not isinstance(raw, list):
             raise ProofDocumentError(
@@ -282,6 +341,7 @@ class BatchRecord:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> BatchRecord:
         where = "batch"
+        _only(obj, where)
         return cls(
             batch_id=_str(obj, "batch_id", where),
             channel=_str(obj, "channel", where),
@@ -347,6 +407,7 @@ class Anchor:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Anchor:
         where = "anchor"
+        _only(obj, where)
         return cls(
             tx_id=_str(obj, "tx_id", where),
             block_number=_int(obj, "block_number", where, optional=True),
@@ -381,15 +442,23 @@ class EventProof:
         return json.dumps(self.to_json(), indent=indent, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any] | str | bytes) -> EventProof:
-        """Parse a proof document; raises :class:`ProofDocumentError` naming the bad field."""
+    def from_json(
+        cls, data: Mapping[str, Any] | str | bytes, limits: JsonLimits = EVENT_LIMITS
+    ) -> EventProof:
+        """Parse a proof document.
+
+        Text is read by :func:`gateway.strict_json.loads` (duplicate keys,
+        NaN, big integers, lone surrogates, invalid UTF-8 and excess depth
+        raise its :class:`~gateway.errors.JsonRefused` codes); a field the
+        format does not define, at any level, or a missing or ill-typed one
+        raises :class:`ProofDocumentError` naming it. ``limits`` bound the
+        event record, as the gateway's intake does.
+        """
         if isinstance(data, str | bytes):
-            try:
-                data = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ProofDocumentError(f"proof is not JSON: {exc}") from None
+            data = loads(data, proof_limits(limits))
         if not isinstance(data, dict):
             raise ProofDocumentError("proof must be a JSON object")
+        _only(data, "proof")
         fmt = data.get("format")
         if fmt != PROOF_FORMAT:
             raise ProofDocumentError(
@@ -400,7 +469,7 @@ class EventProof:
         if anchor_raw is not None and not isinstance(anchor_raw, dict):
             raise ProofDocumentError("anchor must be an object or null", field="anchor")
         return cls(
-            event=ProvenEvent.from_json(_obj(data, "event", "proof")),
+            event=ProvenEvent.from_json(_obj(data, "event", "proof"), limits),
             leaf_hash=_hex(data, "leaf_hash", "proof"),
             inclusion=InclusionProof.from_json(_obj(data, "inclusion", "proof")),
             batch=BatchRecord.from_json(_obj(data, "batch", "proof")),
@@ -425,8 +494,12 @@ def build_event_proof(
     index is ``event.seq - batch.first_seq``. Raises
     :class:`~gateway.merkle.errors.RootMismatchError` when the stored leaves
     do not lead to the stored root (a damaged store: never serve that proof),
-    and :class:`ProofDocumentError` when the event is not in the batch.
+    :class:`ProofDocumentError` when the event is not in the batch, and a
+    :class:`~gateway.errors.JsonRefused` subclass when the event breaks the
+    protocol's limits (a damaged store: the intake refuses such events).
     """
+    # What the intake accepted and every verifier reads: never prove beyond it.
+    check_limits(event.record(), EVENT_LIMITS)
     index = event.seq - batch.first_seq
     if not 0 <= index < batch.leaf_count or event.channel != batch.channel:
         raise ProofDocumentError(
@@ -496,7 +569,11 @@ def _parsed(cert_pem: str) -> x509.Certificate:
 
 
 def _verify_sig(cert_pem: str, message: bytes, signature: bytes) -> bool:
-    key = _parsed(cert_pem).public_key()
+    try:
+        key = _parsed(cert_pem).public_key()
+    except ValueError:
+        # cryptography parses a certificate's parts lazily: a damaged key shows here.
+        return False
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return False
     return verify(key, message, signature, require_low_s=False)
@@ -513,6 +590,8 @@ def _verify_identity(
         ident = trust.verify(_parsed(cert_pem), at=at, msp_id=pinned_msp)
     except AnchorlineError as exc:
         return None, exc.message
+    except ValueError as exc:  # a damaged extension or key, parsed lazily
+        return None, f"certificate cannot be read: {exc}"
     if claimed_msp is not None and ident.msp_id != claimed_msp:
         return None, f"certificate belongs to {ident.msp_id}, but the proof says {claimed_msp}"
     return ident, f"{ident.subject} of {ident.msp_id} (role {ident.role or 'none'})"

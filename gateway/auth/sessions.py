@@ -40,11 +40,15 @@ from gateway.auth.principal import Principal
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.tokens import TokenClaims, TokenSigner
 from gateway.clock import Clock, now_ms
+from gateway.errors import AnchorlineError
 from gateway.events.signature import decode_signature
 from gateway.identity.certificates import VerifiedIdentity, fingerprint, load_certificate
 from gateway.identity.errors import CertificateParseError, CertificateRevoked
 from gateway.identity.signing import verify
 from gateway.store.auth import AuthRepository, SessionRow
+
+# Sessions remembered as alive in the store before the set starts over.
+_MAX_LIVE = 200_000
 
 
 class IdentityVerifier(Protocol):
@@ -115,6 +119,10 @@ class SessionService:
         self._revoked: set[str] = set()
         # Fingerprint -> why, for identities whose certificate was found revoked.
         self._revoked_identities: dict[str, str] = {}
+        # Sessions ended, and sessions this process has seen alive in the store. The
+        # store is the truth: a token's session is looked up once per process, so a
+        # logout or a revocation survives a restart (issue 19 item 8).
+        self._live: set[str] = set()
         self._revocation_listeners: list[Callable[[str], None]] = []
         self._identity_listeners: list[Callable[[str, str], None]] = []
 
@@ -178,6 +186,7 @@ class SessionService:
             revoked_ms=None,
         )
         await self._repo.create_session(row, address, now)
+        self._remember_live(session_id)
         return self._tokens(row, refresh_secret, now)
 
     def _tokens(self, row: SessionRow, refresh_secret: str, now: int) -> SessionTokens:
@@ -237,6 +246,7 @@ class SessionService:
     async def revoke(self, session_id: str) -> None:
         """End a session now: its tokens stop working and listeners are told."""
         self._revoked.add(session_id)
+        self._live.discard(session_id)
         await self._repo.revoke_session(session_id, self._clock())
         for listener in self._revocation_listeners:
             listener(session_id)
@@ -293,12 +303,41 @@ class SessionService:
 
     # -- authentication ------------------------------------------------------------------
 
+    def _remember_live(self, session_id: str) -> None:
+        if len(self._live) >= _MAX_LIVE:
+            self._live.clear()  # only costs a lookup per session again
+        self._live.add(session_id)
+
+    async def _check_stored_session(self, session_id: str, fp: str) -> None:
+        """First sight of a session in this process (a restart, another gateway's login):
+        the store says whether it was ended, and the certificate is checked again."""
+        row = await self._repo.get_session(session_id)
+        if row is None or row.fingerprint != fp:
+            raise TokenInvalid("session token names an unknown session")
+        if row.revoked_ms is not None:
+            self._revoked.add(session_id)
+            raise SessionRevoked("session was ended: log in again")
+        pem = await self._repo.certificate_of(fp)
+        if pem is None:
+            raise TokenInvalid("session token names an unknown identity")
+        try:
+            self._verifier.verify(
+                load_certificate(pem), at=dt.datetime.fromtimestamp(self._clock() / 1000, dt.UTC)
+            )
+        except AnchorlineError:
+            # Revoked (CRL) or expired since the login: end the session for good.
+            await self.revoke(session_id)
+            raise
+        self._remember_live(session_id)
+
     async def authenticate(self, token: object) -> Principal:
         """The principal behind an access token; raises an :class:`AuthError` subclass."""
         claims = self._signer.check(token, self._clock())
         if claims.session_id in self._revoked:
             raise SessionRevoked("session was ended: log in again")
         self._refuse_revoked_identity(claims.fingerprint)
+        if claims.session_id not in self._live:
+            await self._check_stored_session(claims.session_id, claims.fingerprint)
         key = self._keys.get(claims.fingerprint)
         if key is None:
             # First use in this process of a session opened elsewhere: check the

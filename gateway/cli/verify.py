@@ -5,7 +5,13 @@ then asks the ledger — with the auditor's own identity, through its own
 org's peer, never through the gateway — that the batch root is anchored in
 that transaction and block, in the channel's unbroken chain. Prints one line
 per check and a verdict; exits 0 only when every check holds, 1 otherwise
-(2 for a usage error).
+(2 for a usage error). A proof that cannot be read (not UTF-8, not JSON,
+nested too deep, an unknown field…) is one line ``error ALxxxx: …``, exit 1.
+
+``anchorline verify PROOF.json --offline --msp Org1MSP=<folder> --msp …``
+reads only the proof and the MSP folders given (one per MSP id, the CA
+certificates and CRLs an auditor holds): it opens no ledger, needs no
+network and writes nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +22,10 @@ import json
 from pathlib import Path
 
 from gateway.anchoring.audit import verify_on_ledger
-from gateway.anchoring.ledger import auditor_ledger
 from gateway.anchoring.proof import Check, EventProof, verify_offline
 from gateway.config import load_settings
 from gateway.errors import InvalidInput
-from gateway.ledger.connection import open_ledger
+from gateway.identity.certificates import TrustStore
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,36 +33,83 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "verify", help="verify an event proof offline and against the ledger"
     )
     parser.add_argument("proof", help="the proof JSON (GET /events/{channel}/{seq}/proof)")
-    parser.add_argument("--msp", required=True, help="the auditor's own MSP folder")
+    parser.add_argument(
+        "--msp",
+        required=True,
+        action="append",
+        metavar="[MSPID=]FOLDER",
+        help="the auditor's own MSP folder; with --offline, the trusted MSPs, "
+        "one MSPID=FOLDER per MSP (repeat the option)",
+    )
     parser.add_argument(
         "--peer",
-        required=True,
-        help="network profile (its own org's peer is used) or embedded[:<ledger folder>]",
+        help="network profile (its own org's peer is used) or embedded[:<ledger folder>]; "
+        "required unless --offline",
     )
     parser.add_argument("--msp-id", help="the auditor's MSP id (default: from its certificate)")
     parser.add_argument("--gateway-msp", help="require the batch to be signed by this MSP")
-    parser.add_argument("--offline", action="store_true", help="skip the ledger checks")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="no ledger: check the proof against the --msp folders only, writing nothing",
+    )
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     parser.set_defaults(handler=_run)
 
 
 def _load(path: str) -> EventProof:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    return EventProof.from_json(text)
+    # Bytes, not text: the strict reader names invalid UTF-8 with its own code.
+    return EventProof.from_json(data)
+
+
+def _split_msp(spec: str) -> tuple[str | None, str]:
+    msp_id, sep, folder = spec.partition("=")
+    if not sep:
+        return None, spec
+    if not msp_id or not folder:
+        raise InvalidInput(f"--msp {spec!r}: use MSPID=FOLDER")
+    return msp_id, folder
+
+
+def offline_trust(specs: list[str]) -> TrustStore:
+    """The trust store of ``MSPID=FOLDER`` specs: it only reads the folders."""
+    dirs: dict[str, str] = {}
+    for spec in specs:
+        msp_id, folder = _split_msp(spec)
+        if msp_id is None:
+            raise InvalidInput(f"--offline needs --msp MSPID=FOLDER, not {spec!r}")
+        if msp_id in dirs:
+            raise InvalidInput(f"--msp names {msp_id} twice")
+        dirs[msp_id] = folder
+    return TrustStore.from_msp_dirs(dirs)
 
 
 async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
     proof = _load(args.proof)
+    if args.offline:
+        if args.peer is not None:
+            raise InvalidInput("--offline reads only the proof and the --msp folders: drop --peer")
+        trust = offline_trust(args.msp)
+        verdict = verify_offline(proof, trust, gateway_msp=args.gateway_msp)
+        return list(verdict.checks), f"offline, trusting {', '.join(trust.msp_ids)}"
+    if args.peer is None:
+        raise InvalidInput("--peer is required (or --offline with the trusted MSP folders)")
+    if len(args.msp) != 1:
+        raise InvalidInput("give one --msp: the auditor's own MSP folder")
+    spec_id, folder = _split_msp(args.msp[0])
+    # Imported here: --offline must not load the ledger packages at all.
+    from gateway.anchoring.ledger import auditor_ledger
+    from gateway.ledger.connection import open_ledger
+
     settings = load_settings()
-    conn = open_ledger(settings, peer=args.peer, msp_dir=args.msp, msp_id=args.msp_id)
+    conn = open_ledger(settings, peer=args.peer, msp_dir=folder, msp_id=args.msp_id or spec_id)
     try:
         verdict = verify_offline(proof, conn.trust, gateway_msp=args.gateway_msp)
-        checks = list(verdict.checks)
-        if not args.offline:
-            checks += await verify_on_ledger(proof, auditor_ledger(conn))
+        checks = list(verdict.checks) + await verify_on_ledger(proof, auditor_ledger(conn))
         where = f"{conn.kind} ledger as {conn.msp_id}"
     finally:
         await conn.close()

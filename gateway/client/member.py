@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 from cryptography.hazmat.primitives import serialization
 
 from gateway.client.errors import GatewayRefused
@@ -35,6 +34,7 @@ from gateway.clock import now_ms
 from gateway.events.signed import sign_event as sign_event
 from gateway.identity.msp import MspFolder, load_msp
 from gateway.identity.signing import sign_message
+from gateway.strict_json import EVENT_LIMITS, loads
 
 # Refresh the access token when less than this much of its life is left.
 _REFRESH_MARGIN_MS = 30_000
@@ -303,7 +303,7 @@ class MemberClient:
 
 def event_from_json(raw: bytes) -> dict[str, Any]:
     """Parse a JSON event (a convenience for tools reading stored events)."""
-    value = orjson.loads(raw)
+    value = loads(raw, EVENT_LIMITS.around(depth=0, keys=16, size=64 * 1024))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value

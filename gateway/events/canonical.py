@@ -52,6 +52,9 @@ def canonical_json_reference(value: Any) -> bytes:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeError) as exc:
         raise MalformedEvent(f"event cannot be canonicalised (RFC 8785): {exc}") from None
+    except RecursionError:
+        # The intake's depth limit refuses such values first; never let one escape.
+        raise MalformedEvent("event is nested too deep to canonicalise") from None
 
 
 def canonical_json(value: Any) -> bytes:

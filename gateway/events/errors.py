@@ -60,6 +60,26 @@ class Overloaded(EventError):
     http_status = 503
 
 
+class EventUnreadable(EventError):
+    """A stored event breaks the protocol's limits and cannot be served.
+
+    The intake refuses such events; one can only be in the store from an
+    older gateway or a damaged database. Pages and catch-up leave it out
+    (with an error in the gateway log) instead of failing for everyone.
+    """
+
+    code = "AL1609"
+    http_status = 422
+
+
+class EmitRateLimited(EventError):
+    """An identity or a connection used up its emit budget; ``details.retry_after``
+    says in how many seconds the next event will be accepted."""
+
+    code = "AL1610"
+    http_status = 429
+
+
 class DuplicateConflict(EventError):
     """An event id was reused with different content."""
 

@@ -5,7 +5,9 @@ by (a Socket.IO emit through the hub, a REST call to the marketplace, the
 gateway's own auctioneer). The steps, in this order, and the refusal of each:
 
 1. shape and size against :class:`IntakeLimits` — :class:`MalformedEvent`
-   (AL1601) naming the field, :class:`EventTooLarge` (AL1602);
+   (AL1601) naming the field, :class:`EventTooLarge` (AL1602), and the JSON
+   limits of the five signed fields (depth AL1017, keys AL1019, string
+   length AL1020; numbers and surrogates AL1014-AL1016);
 2. may this principal emit to the event's channel — the caller's
    :class:`EmitGate` (the hub's: :class:`NotJoined` AL1604, then
    :class:`AccessDenied` AL1511; the authorizer's: AL1511);
@@ -27,9 +29,11 @@ from typing import TYPE_CHECKING, Final, Protocol
 from gateway.auth.authorizer import Action, Authorizer
 from gateway.auth.errors import AccessDenied
 from gateway.auth.principal import Principal
+from gateway.errors import ConfigError
 from gateway.events.errors import BadEventSignature
 from gateway.events.model import NewEvent, SignedEvent, parse_event
 from gateway.identity.signing import verify
+from gateway.strict_json import EVENT_LIMITS, JsonLimits
 
 if TYPE_CHECKING:  # settings are read by the composition root, not by the intake
     from gateway.config import GatewaySettings
@@ -39,17 +43,50 @@ if TYPE_CHECKING:  # settings are read by the composition root, not by the intak
 class IntakeLimits:
     """What an incoming event may weigh; one object for every door of the intake.
 
-    ``max_event_bytes`` bounds the event's canonical JSON. Further limits
-    (payload depth, number of keys, string length) belong here as fields
-    with defaults, so every caller gets them at once.
+    ``max_event_bytes`` bounds the event's canonical JSON; ``max_depth``,
+    ``max_keys`` and ``max_string`` bound its five signed fields (see
+    :class:`~gateway.strict_json.JsonLimits`). The defaults are the
+    protocol's (:data:`~gateway.strict_json.EVENT_LIMITS`): what the store,
+    the replay, the proof builder and both verifiers accept. A gateway may be
+    configured lower, never higher — an event acknowledged beyond them could
+    not be proven.
     """
 
-    max_event_bytes: int
+    max_event_bytes: int = EVENT_LIMITS.max_bytes
+    max_depth: int = EVENT_LIMITS.max_depth
+    max_keys: int = EVENT_LIMITS.max_keys
+    max_string: int = EVENT_LIMITS.max_string
+
+    def __post_init__(self) -> None:
+        for name in ("max_event_bytes", "max_depth", "max_keys", "max_string"):
+            value = getattr(self, name)
+            most = getattr(EVENT_LIMITS, "max_bytes" if name == "max_event_bytes" else name)
+            if not 1 <= value <= most:
+                raise ConfigError(
+                    f"intake limit {name} = {value} is outside 1..{most}: events beyond the "
+                    "protocol's limits could not be proven or verified (docs/proof-format.md)"
+                )
+
+    @property
+    def json_limits(self) -> JsonLimits:
+        """The same limits as a :class:`JsonLimits` (for the store and the proof builder)."""
+        return JsonLimits(
+            max_depth=self.max_depth,
+            max_bytes=self.max_event_bytes,
+            max_keys=self.max_keys,
+            max_string=self.max_string,
+        )
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> IntakeLimits:
-        """The limits configured in ``gateway.*`` (``max_payload_bytes``)."""
-        return cls(max_event_bytes=settings.max_payload_bytes)
+        """The limits configured in ``gateway.*`` (``max_payload_bytes``,
+        ``json_max_depth``, ``json_max_keys``, ``json_max_string``)."""
+        return cls(
+            max_event_bytes=settings.max_payload_bytes,
+            max_depth=settings.json_max_depth,
+            max_keys=settings.json_max_keys,
+            max_string=settings.json_max_string,
+        )
 
 
 class EmitGate(Protocol):
@@ -96,7 +133,7 @@ status): they go to channels the gateway may have closed to members."""
 
 def read_event(raw: object, limits: IntakeLimits) -> SignedEvent:
     """Step 1 alone: the event's shape and size (for callers that route on the channel)."""
-    return parse_event(raw, limits.max_event_bytes)
+    return parse_event(raw, limits.max_event_bytes, limits.json_limits)
 
 
 def _admit(principal: Principal, event: SignedEvent, received_ms: int) -> NewEvent:

@@ -9,12 +9,16 @@ certificate fingerprint and the time it received the event.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
+from collections.abc import Iterable
 from typing import Any, Final
 
+from gateway.errors import AnchorlineError
 from gateway.events.canonical import canonical_json
-from gateway.events.errors import EventTooLarge, MalformedEvent
+from gateway.events.errors import EventTooLarge, EventUnreadable, MalformedEvent
 from gateway.events.signature import decode_signature, encode_signature
+from gateway.strict_json import EVENT_LIMITS, JsonLimits, check_limits
 
 SIGNED_FIELDS: Final = ("id", "channel", "type", "payload", "client_ts")
 _ALLOWED_FIELDS: Final = frozenset((*SIGNED_FIELDS, "signature"))
@@ -24,6 +28,21 @@ _TYPE_RE: Final = re.compile(r"[A-Za-z0-9._:/\-]{1,64}\Z")
 _MAX_SAFE_INT: Final = 2**53 - 1
 
 STATUS_PENDING: Final = "pending"
+
+log = logging.getLogger(__name__)
+
+
+class _Unreadable:
+    """The payload of a stored row whose bytes do not parse (never a JSON value)."""
+
+    def __repr__(self) -> str:
+        return "UNREADABLE"
+
+
+UNREADABLE: Final = _Unreadable()
+"""Stands for the payload of a damaged stored row; :func:`check_servable` refuses it."""
+# A payload sits one level inside the record, beside its four other keys.
+_STORED_PAYLOAD_LIMITS: Final = EVENT_LIMITS.around(depth=-1, keys=-5, size=0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,16 +128,53 @@ class AppendResult:
     conflict: bool = False
 
 
+def check_servable(event: StoredEvent) -> None:
+    """Raise :class:`EventUnreadable` unless ``event`` can be sent, replayed and proven.
+
+    The same limits the intake applies (the protocol's, the most any gateway
+    accepts), so a stored row that slipped past them — from an older gateway
+    or a damaged database — is caught before a serialiser fails on it.
+    """
+    try:
+        check_limits(event.payload, _STORED_PAYLOAD_LIMITS)
+    except AnchorlineError as exc:
+        raise EventUnreadable(
+            f"stored event {event.channel}/{event.seq} cannot be served: {exc.message}",
+            channel=event.channel,
+            seq=event.seq,
+        ) from None
+
+
+def servable(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    """``events`` without those :func:`check_servable` refuses; each of those is logged.
+
+    One bad row must not deny a channel's history to every member.
+    """
+    out: list[StoredEvent] = []
+    for event in events:
+        try:
+            check_servable(event)
+        except EventUnreadable as exc:
+            log.error("%s (left out of what is sent)", exc.message)
+            continue
+        out.append(event)
+    return out
+
+
 def valid_channel(name: object) -> bool:
     """True when ``name`` is a usable channel name."""
     return isinstance(name, str) and CHANNEL_RE.match(name) is not None
 
 
-def parse_event(raw: object, max_bytes: int) -> SignedEvent:
+def parse_event(raw: object, max_bytes: int, limits: JsonLimits = EVENT_LIMITS) -> SignedEvent:
     """Check the shape of an incoming event and canonicalise it.
 
-    Raises :class:`MalformedEvent` naming the offending field, or
-    :class:`EventTooLarge` when the canonical form exceeds ``max_bytes``.
+    Raises :class:`MalformedEvent` naming the offending field,
+    :class:`EventTooLarge` when the canonical form exceeds ``max_bytes``, or
+    a :class:`~gateway.errors.JsonRefused` subclass when the five signed
+    fields break ``limits`` (depth, keys, string length, numbers, surrogates)
+    — checked before the event is canonicalised, so nothing deeper than the
+    limit is ever serialised.
     """
     if not isinstance(raw, dict):
         raise MalformedEvent("an event must be a JSON object")
@@ -156,6 +212,7 @@ def parse_event(raw: object, max_bytes: int) -> SignedEvent:
         "payload": payload,
         "client_ts": client_ts,
     }
+    check_limits(body, limits)
     canonical = canonical_json(body)
     if len(canonical) > max_bytes:
         raise EventTooLarge(

@@ -15,6 +15,7 @@ from gateway.clock import now_ms
 from gateway.events.canonical import canonical_json
 from gateway.events.signature import encode_signature
 from gateway.identity.signing import Signer, sign_message
+from gateway.strict_json import EVENT_LIMITS, JsonLimits, check_limits
 
 
 def sign_event(
@@ -25,12 +26,17 @@ def sign_event(
     payload: Any,
     event_id: str | None = None,
     client_ts: int | None = None,
+    limits: JsonLimits = EVENT_LIMITS,
 ) -> dict[str, Any]:
     """The wire form of an event signed by ``signer`` (usable offline).
 
     ``event_id`` defaults to a random UUID (hex), ``client_ts`` to now in
     milliseconds. The signature is DER ECDSA over the RFC 8785 canonical
     JSON of the five signed fields, base64 with padding.
+
+    Raises a :class:`~gateway.errors.JsonRefused` subclass (too deep, a
+    non-finite number, an integer beyond ±(2**53 − 1), a lone surrogate…)
+    for an event no gateway accepts: ``limits`` are the protocol's.
     """
     body = {
         "id": event_id or uuid.uuid4().hex,
@@ -39,6 +45,7 @@ def sign_event(
         "payload": payload,
         "client_ts": client_ts if client_ts is not None else now_ms(),
     }
+    check_limits(body, limits)
     signature = sign_message(signer, canonical_json(body))
     return {**body, "signature": encode_signature(signature)}
 

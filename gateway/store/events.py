@@ -20,25 +20,44 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.events.errors import StoreUnavailable
+from gateway.events.model import UNREADABLE, StoredEvent
 
 # NewEvent and AppendResult live with the event model (the intake builds them
 # without loading the store); re-exported here for the store's callers.
 from gateway.events.model import AppendResult as AppendResult
 from gateway.events.model import NewEvent as NewEvent
-from gateway.events.model import StoredEvent
 from gateway.store.models import event_statuses, events
 
 _ID_CHUNK = 500
 
+# An event id is one signer's, in one channel: (channel, signer, id) is the dedupe
+# key. Scoped so, nobody can store an id first to shadow another member's event,
+# and a duplicate answer never tells about a channel or a signer other than the
+# sender's own (issue 19 item 4).
+EventKey = tuple[str, str, str]
+
+
+def _key_of(item: NewEvent) -> EventKey:
+    return (item.event.channel, item.signer, item.event.id)
+
+
+def _stored_key(event: StoredEvent) -> EventKey:
+    return (event.channel, event.signer, event.id)
+
 
 def _row_to_event(row: Any) -> StoredEvent:
-    body = orjson.loads(row.body)
+    try:
+        payload = orjson.loads(row.body).get("payload")
+    except (orjson.JSONDecodeError, AttributeError):
+        # A damaged row (or one nested beyond orjson's reader) still reads, so the
+        # trust path can batch its stored bytes; check_servable keeps it from being sent.
+        payload = UNREADABLE
     return StoredEvent(
         channel=row.channel,
         seq=row.seq,
         id=row.id,
         type=row.type,
-        payload=body.get("payload"),
+        payload=payload,
         client_ts=row.client_ts,
         signer=row.signer,
         msp_id=row.msp_id,
@@ -67,19 +86,21 @@ _INSERT_PREFIX = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES "  # noqa: 
 
 
 def _plan(
-    batch: Sequence[NewEvent], existing: dict[str, StoredEvent], next_seq: dict[str, int]
+    batch: Sequence[NewEvent], existing: dict[EventKey, StoredEvent], next_seq: dict[str, int]
 ) -> tuple[list[AppendResult], list[tuple[Any, ...]]]:
     """Results and rows to insert for ``batch``; ``next_seq`` is advanced in place.
 
-    ``existing`` holds already stored events by id (empty when the batch is
-    assumed all-new); ids repeated inside the batch count as duplicates too.
+    ``existing`` holds already stored events by (channel, signer, id) (empty
+    when the batch is assumed all-new); keys repeated inside the batch count
+    as duplicates too.
     """
     seen = dict(existing)
     results: list[AppendResult] = []
     rows: list[tuple[Any, ...]] = []
     for item in batch:
         ev = item.event
-        earlier = seen.get(ev.id)
+        key = _key_of(item)
+        earlier = seen.get(key)
         if earlier is not None:
             results.append(
                 AppendResult(earlier, duplicate=True, conflict=earlier.canonical != ev.canonical)
@@ -100,7 +121,7 @@ def _plan(
             canonical=ev.canonical,
             received_at_ms=item.received_ms,
         )
-        seen[ev.id] = stored
+        seen[key] = stored
         results.append(AppendResult(stored))
         rows.append(
             (
@@ -192,9 +213,9 @@ class _SqliteWriter:
             conn.execute(sql, [value for row in chunk for value in row])
 
     @staticmethod
-    def _existing(conn: sqlite3.Connection, batch: list[NewEvent]) -> dict[str, StoredEvent]:
+    def _existing(conn: sqlite3.Connection, batch: list[NewEvent]) -> dict[EventKey, StoredEvent]:
         ids = list({item.event.id for item in batch})
-        found: dict[str, StoredEvent] = {}
+        found: dict[EventKey, StoredEvent] = {}
         for start in range(0, len(ids), _ID_CHUNK):
             chunk = ids[start : start + _ID_CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -203,8 +224,8 @@ class _SqliteWriter:
                 chunk,
             )
             for values in cursor:
-                row = dict(zip(_COLUMNS, values, strict=True))
-                found[row["id"]] = _row_to_event(_Row(row))
+                event = _row_to_event(_Row(dict(zip(_COLUMNS, values, strict=True))))
+                found[_stored_key(event)] = event
         return found
 
     def close(self) -> None:
@@ -296,7 +317,7 @@ class EventRepository:
 
     async def _append_checked(self, batch: Sequence[NewEvent], lookup: bool) -> list[AppendResult]:
         async with self._engine.begin() as conn:
-            existing: dict[str, StoredEvent] = {}
+            existing: dict[EventKey, StoredEvent] = {}
             if lookup:
                 ids = list({item.event.id for item in batch})
                 for start in range(0, len(ids), _ID_CHUNK):
@@ -304,7 +325,8 @@ class EventRepository:
                         select(events).where(events.c.id.in_(ids[start : start + _ID_CHUNK]))
                     )
                     for row in rows:
-                        existing[row.id] = _row_to_event(row)
+                        event = _row_to_event(row)
+                        existing[_stored_key(event)] = event
             await self._load_next(conn, (item.event.channel for item in batch))
             next_seq = dict(self._next_seq)
             results, rows_out = _plan(batch, existing, next_seq)

@@ -79,7 +79,8 @@ events = Table(
     metadata,
     Column("channel", String(64), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("id", String(128), nullable=False, unique=True),
+    # Unique per (channel, signer): see uq_events_channel_signer_id below.
+    Column("id", String(128), nullable=False),
     Column("type", String(64), nullable=False),
     Column("client_ts", BigInteger, nullable=False),
     Column("signer", String(64), nullable=False),
@@ -88,6 +89,9 @@ events = Table(
     # The RFC 8785 bytes the member signed; the payload is read back from them.
     Column("body", LargeBinary, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
+    UniqueConstraint("channel", "signer", "id", name="uq_events_channel_signer_id"),
+    # The dedupe lookup of a batch asks by id alone (ids IN (...)), then matches keys.
+    Index("ix_events_id", "id"),
 )
 
 batches = Table(

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from typing import Any
+from typing import Any, Final
 
 import orjson
+
+from gateway import strict_json
+from gateway.errors import JsonRefused
+from gateway.strict_json import EVENT_LIMITS, JsonLimits
+
+WIRE_LIMITS: Final = EVENT_LIMITS.around(depth=1, keys=16, size=48 * 1024)
+"""What the JSON of one client packet may be: an event at the protocol's
+limits inside ``["event", …]`` with its signature. The event's own limits,
+as configured, are the intake's to check."""
 
 
 def ws_text_frame(payload: bytes) -> bytes:
@@ -58,19 +67,27 @@ def ack_packet(ack_id: int, data: Any) -> Outgoing:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class IncomingEvent:
-    """A Socket.IO EVENT packet for the default namespace."""
+    """A Socket.IO EVENT packet for the default namespace.
+
+    ``refused`` is set (and ``name`` empty) when the packet is an event whose
+    JSON the strict reader refused: the hub answers it with that code.
+    """
 
     name: str
     args: list[Any]
     ack_id: int | None
+    refused: JsonRefused | None = None
 
 
-def parse_event_packet(data: str) -> IncomingEvent | None:
+def parse_event_packet(data: str, limits: JsonLimits = WIRE_LIMITS) -> IncomingEvent | None:
     """Parse ``2[<ack id>]["name", ...]`` (default namespace, text only).
 
-    Returns ``None`` for anything else (other packet types, namespaces,
-    malformed JSON): those go to python-socketio's own handling, which
-    refuses what it does not understand.
+    The JSON is read by :func:`gateway.strict_json.loads`: duplicate keys,
+    NaN, Infinity, ``1e400``, integers beyond ±(2**53 − 1), lone surrogates
+    and excess depth give an event with ``refused`` set, so the sender gets
+    an answer with the code instead of silence. Returns ``None`` for anything
+    else (other packet types, namespaces, no array): those go to
+    python-socketio's own handling, which refuses what it does not understand.
     """
     if len(data) < 3 or data[0] != "2" or data[1] == "/":
         return None
@@ -81,9 +98,9 @@ def parse_event_packet(data: str) -> IncomingEvent | None:
         return None
     ack_id = int(data[1:i]) if i > 1 else None
     try:
-        decoded = orjson.loads(data[i:])
-    except orjson.JSONDecodeError:
-        return None
+        decoded = strict_json.loads(data[i:], limits)
+    except JsonRefused as exc:
+        return IncomingEvent("", [], ack_id, exc)
     if not isinstance(decoded, list) or not decoded or not isinstance(decoded[0], str):
         return None
     return IncomingEvent(decoded[0], decoded[1:], ack_id)

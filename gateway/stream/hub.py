@@ -53,14 +53,16 @@ from gateway.auth.sessions import SessionService
 from gateway.clock import Clock, now_ms
 from gateway.config import GatewaySettings
 from gateway.errors import AnchorlineError, InvalidInput
+from gateway.events.budget import EmitBudget
 from gateway.events.errors import (
     DuplicateConflict,
+    EmitRateLimited,
     MalformedEvent,
     NotJoined,
 )
 from gateway.events.intake import IntakeLimits, emit_denied, intake
 from gateway.events.metrics import GatewayMetrics
-from gateway.events.model import AppendResult, valid_channel
+from gateway.events.model import AppendResult, servable, valid_channel
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
 from gateway.logs import log_context
@@ -80,8 +82,12 @@ MAX_CHANNELS_PER_CONNECTION = 256
 _SLOW_EVENTS = frozenset(("join", "leave", "resume", "refresh"))
 
 
-def _error_body(exc: AnchorlineError) -> dict[str, str]:
-    return {"code": exc.code, "message": exc.message}
+def _error_body(exc: AnchorlineError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    retry_after = exc.details.get("retry_after")
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+    return body
 
 
 class Connection:
@@ -181,6 +187,12 @@ class Hub:
         self._events = events
         self._metrics = metrics
         self._clock = clock
+        self._identity_budget = EmitBudget(
+            settings.emit_identity_per_s, settings.emit_identity_burst, "identity"
+        )
+        self._connection_budget = EmitBudget(
+            settings.emit_connection_per_s, settings.emit_connection_burst, "connection"
+        )
         self.connections: dict[str, Connection] = {}
         self.rooms: dict[str, dict[str, Connection]] = {}
         self._closer: Callable[[Connection, bool], Coroutine[Any, Any, None]] | None = None
@@ -249,6 +261,7 @@ class Hub:
         if conn is None:
             return
         conn.closed = True
+        self._connection_budget.forget(eio_sid)
         for channel in conn.channels:
             room = self.rooms.get(channel)
             if room is not None:
@@ -266,6 +279,18 @@ class Hub:
         """Handle one client event; the hot path (``event``) runs inline, no task."""
         conn = self.connections.get(eio_sid)
         if conn is None or conn.closed:
+            return
+        if incoming.refused is not None:
+            # JSON the strict reader refused: answer with its code, never silence.
+            # It spends budget like any emit, so garbage is no cheaper way to flood.
+            refusal: AnchorlineError = incoming.refused
+            try:
+                self._connection_budget.take(conn.eio_sid)
+                self._identity_budget.take(conn.principal.fingerprint)
+            except EmitRateLimited as exc:
+                refusal = exc
+            self._metrics.reject(refusal.code)
+            self._refuse(conn, incoming.ack_id, None, refusal)
             return
         if incoming.name == "event":
             self._on_emit(conn, incoming, received)
@@ -292,6 +317,9 @@ class Hub:
         event_id = raw.get("id") if isinstance(raw, dict) else None
         shown_id = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
         try:
+            # Budgets first: a flood is refused before it costs a parse or a signature check.
+            self._connection_budget.take(conn.eio_sid)
+            self._identity_budget.take(conn.principal.fingerprint)
             if raw is None:
                 raise MalformedEvent("emit exactly one event object")
             item = intake(conn.principal, raw, self._limits, conn, self._clock())
@@ -304,11 +332,20 @@ class Hub:
             self._pipeline.submit(item, done, origin=conn)
         except AnchorlineError as exc:
             self._metrics.reject(exc.code)
-            body: dict[str, Any] = {"id": shown_id, "error": _error_body(exc)}
-            if incoming.ack_id is not None:
-                self._reply(conn, incoming.ack_id, body)
-            else:
-                self._send(conn, event_packet("error", {**body["error"], "id": shown_id}))
+            self._refuse(conn, incoming.ack_id, shown_id, exc)
+        except Exception:  # a bug must not leave the sender waiting for its timeout
+            log.exception("emit from %s failed", conn.sid)
+            self._refuse(conn, incoming.ack_id, shown_id, AnchorlineError("internal error"))
+
+    def _refuse(
+        self, conn: Connection, ack_id: int | None, shown_id: str | None, exc: AnchorlineError
+    ) -> None:
+        """The refusal of an emit: its ack, or an ``error`` event when it asked for none."""
+        body: dict[str, Any] = {"id": shown_id, "error": _error_body(exc)}
+        if ack_id is not None:
+            self._reply(conn, ack_id, body)
+        else:
+            self._send(conn, event_packet("error", {**body["error"], "id": shown_id}))
 
     def _emit_done(
         self,
@@ -465,12 +502,15 @@ class Hub:
                 page = await self._events.after(channel, last, self._settings.catchup_page)
                 if page:
                     statuses = await self._events.statuses(channel, [e.seq for e in page])
-                    for event in page:
+                    # The page's length decides whether to fetch another (below):
+                    # a bad row is left out of what is sent, not of the page.
+                    for event in servable(page):
                         state = statuses.get(event.seq, {}).get("status", "pending")
                         self._send(
                             conn, event_packet_raw("event", orjson.dumps(event.to_wire(state)))
                         )
                         last = event.seq
+                    last = max(last, page[-1].seq)
                 if len(page) < self._settings.catchup_page:
                     break
                 await self._drained(conn)

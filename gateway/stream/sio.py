@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -38,16 +39,20 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from gateway import strict_json
 from gateway.auth.errors import AuthError
 from gateway.config import GatewaySettings
+from gateway.errors import JsonRefused
 from gateway.stream.errors import UnsupportedEngineIO
-from gateway.stream.frames import Outgoing, parse_event_packet
+from gateway.stream.frames import WIRE_LIMITS, Outgoing, parse_event_packet
 from gateway.stream.hub import Connection, Hub
 from gateway.stream.protocol import SOCKETIO_PATH
 
 log = logging.getLogger(__name__)
 
 FastHandler = Callable[[str, Any], Awaitable[None]]
+# Messages one connection may have handled before its reader lets others run.
+_FAIR_SHARE = 16
 
 
 async def _serve_websocket(
@@ -118,6 +123,7 @@ async def _serve_websocket(
 
     writer_task = asyncio.ensure_future(writer())
     sid = eio_socket.sid
+    handled = 0
     try:
         while True:
             try:
@@ -128,6 +134,12 @@ async def _serve_websocket(
                 break
             if isinstance(data, str) and data[:2] == "42" and data[2:3] != "/":
                 await fast(sid, data[1:])
+                handled += 1
+                if handled % _FAIR_SHARE == 0:
+                    # receive() does not yield while this socket has data buffered:
+                    # without this, one flooding client holds the loop for its whole
+                    # backlog and every other member waits (issue 19 item 5).
+                    await asyncio.sleep(0)
                 continue
             try:
                 await eio_socket.receive(eio_packet.Packet(encoded_packet=data))
@@ -229,6 +241,39 @@ def _make_driver(registry: dict[str, web.WebSocketResponse], fast: FastHandler) 
     return GatewayWebSocket
 
 
+class _Refused(ValueError):
+    """A packet python-socketio decodes whose JSON the strict reader refused."""
+
+    def __init__(self, refused: JsonRefused) -> None:
+        super().__init__(str(refused))
+        self.refused = refused
+
+
+class _StrictJson:
+    """The ``json`` module python-socketio decodes the packets it parses itself with
+    (connect auth payloads, anything off the fast path): the gateway's one strict
+    reader, so no packet means one thing here and another in the hub."""
+
+    @staticmethod
+    def dumps(value: Any, **options: Any) -> str:
+        return json.dumps(value, **options)
+
+    @staticmethod
+    def loads(text: str | bytes, **_options: Any) -> Any:
+        try:
+            return strict_json.loads(text, WIRE_LIMITS)
+        except JsonRefused as exc:
+            # python-socketio treats a ValueError as a malformed packet.
+            raise _Refused(exc) from None
+
+
+class _StrictPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """python-socketio's packet with :class:`_StrictJson`, for this server only
+    (setting ``json=`` on the server would change every Packet in the process)."""
+
+    json = _StrictJson
+
+
 class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server with the hub's fast paths (see the module docstring)."""
 
@@ -237,10 +282,13 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._internals = EngineIOInternals()
         super().__init__(
             async_mode="aiohttp",
+            serializer=_StrictPacket,
             cors_allowed_origins=[],
             # A signed event plus its framing; anything larger is refused by
             # Engine.IO before it is parsed.
-            max_http_buffer_size=max(64 * 1024, settings.max_payload_bytes * 4),
+            # Twice the JSON the strict reader takes, so an oversized event still
+            # gets its AL1018 answer; beyond this the socket is closed (1009).
+            max_http_buffer_size=max(2 * WIRE_LIMITS.max_bytes, settings.max_payload_bytes * 4),
             ping_interval=settings.ping_interval_s,
             ping_timeout=settings.ping_timeout_s,
             logger=False,
@@ -269,6 +317,17 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         try:
             await super()._handle_eio_message(eio_sid, data)
+        except _Refused as exc:
+            if isinstance(data, str) and data[:1] == "0":
+                # A connect whose auth payload the strict reader refused: say why,
+                # as python-socketio says any refused connect.
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(
+                        socketio.packet.CONNECT_ERROR,
+                        data={"message": exc.refused.message, "data": {"code": exc.refused.code}},
+                    ),
+                )
         except ValueError:
             # A malformed or binary packet: python-socketio refuses it; drop it
             # rather than let Engine.IO log a traceback per bad packet.

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway import strict_json
 from gateway.auth.authorizer import Action
 from gateway.auth.errors import AccessDenied, AuthError, TokenMissing
 from gateway.auth.principal import Principal
@@ -19,9 +20,10 @@ from gateway.auth.sessions import SessionTokens
 from gateway.context import CONTEXT, GatewayContext
 from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import EventNotFound
-from gateway.events.model import valid_channel
+from gateway.events.model import check_servable, servable, valid_channel
 from gateway.identity.errors import CertificateRejected, IdentityError
 from gateway.logs import bind_session
+from gateway.strict_json import JsonLimits
 from gateway.web import metrics as metrics_text
 from gateway.web.openapi import openapi_document
 
@@ -37,11 +39,14 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
+# Request bodies are read by the one strict reader (duplicate keys, NaN, big
+# integers, lone surrogates refused with their codes). They hold certificates,
+# signatures and signed transactions, never deep values.
+_BODY_LIMITS = JsonLimits(max_depth=8, max_bytes=256 * 1024, max_keys=256, max_string=128 * 1024)
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise InvalidInput("request body must be a JSON object") from None
+    data = strict_json.loads(await request.read(), _BODY_LIMITS)
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object")
     return data
@@ -168,7 +173,8 @@ async def get_events(request: web.Request) -> web.Response:
     limit = _int_param(request, "limit", 100, 1, _MAX_LIMIT)
     page = await ctx.events.after(channel, after, limit)
     statuses = await ctx.events.statuses(channel, [e.seq for e in page])
-    items = [e.to_wire(statuses.get(e.seq, {}).get("status", "pending")) for e in page]
+    # next_after and more follow the stored page: a bad row is skipped, not a stop.
+    items = [e.to_wire(statuses.get(e.seq, {}).get("status", "pending")) for e in servable(page)]
     return _json(
         {
             "channel": channel,
@@ -189,6 +195,7 @@ async def get_event(request: web.Request) -> web.Response:
     event = await ctx.events.get(channel, seq)
     if event is None:
         raise EventNotFound(f"channel {channel!r} has no event with seq {seq}")
+    check_servable(event)
     status = (await ctx.events.statuses(channel, [seq])).get(seq, {})
     body = event.to_wire(status.get("status", "pending"))
     body["tx_id"] = status.get("tx_id")

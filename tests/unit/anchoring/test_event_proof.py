@@ -34,6 +34,7 @@ from gateway.anchoring.proof import (
     build_event_proof,
     verify_offline,
 )
+from gateway.errors import JsonSyntaxError
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore, fingerprint, load_certificate
 from gateway.identity.signing import P256_ORDER, EcdsaSigner, sign_message
@@ -341,7 +342,7 @@ def test_missing_fields_and_non_json(world: World) -> None:
     del doc["event"]["record"]["client_ts"]
     with pytest.raises(ProofDocumentError, match="client_ts"):
         EventProof.from_json(doc)
-    with pytest.raises(ProofDocumentError):
+    with pytest.raises(JsonSyntaxError):
         EventProof.from_json("{not json")
     with pytest.raises(ProofDocumentError):
         EventProof.from_json("[]")

@@ -27,13 +27,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-def new(event_id: str, channel: str = "c1", payload: object = 1) -> NewEvent:
+def new(
+    event_id: str, channel: str = "c1", payload: object = 1, signer: str = "f" * 64
+) -> NewEvent:
     canonical = (
         f'{{"channel":"{channel}","client_ts":1,"id":"{event_id}","payload":{payload},"type":"t"}}'
     ).encode()
     return NewEvent(
         SignedEvent(event_id, channel, "t", payload, 1, b"sig-" + event_id.encode(), canonical),
-        signer="f" * 64,
+        signer=signer,
         msp_id="Org1MSP",
         received_ms=1000,
     )
@@ -83,6 +85,25 @@ async def test_duplicates_are_acknowledged_not_stored(engine: AsyncEngine) -> No
     ]
     assert await repo.count() == 3
     assert [e.id for e in await repo.after("c1", 0, 10)] == ["a", "b", "c"]
+
+
+async def test_ids_are_scoped_per_channel_and_signer(engine: AsyncEngine) -> None:
+    # Issue 19 item 4: an id stored first by another signer, or in another channel,
+    # neither shadows this signer's event nor answers "duplicate" about it.
+    repo = EventRepository(engine)
+    squat = await repo.append([new("bid-1", signer="a" * 64), new("bid-1", "c2")])
+    assert [r.duplicate for r in squat] == [False, False]
+    mine = await repo.append([new("bid-1"), new("bid-1", signer="a" * 64)])
+    assert [(r.stored.signer, r.stored.seq, r.duplicate) for r in mine] == [
+        ("f" * 64, 2, False),
+        ("a" * 64, 1, True),
+    ]
+    # The same three in one batch on a fresh repository (the lookup path).
+    again = await EventRepository(engine).append(
+        [new("bid-1"), new("bid-2", "c2"), new("bid-2", "c2")]
+    )
+    assert [(r.stored.seq, r.duplicate) for r in again] == [(2, True), (2, False), (2, True)]
+    assert await repo.count() == 4
 
 
 async def test_reads_in_order_with_limits(engine: AsyncEngine) -> None:

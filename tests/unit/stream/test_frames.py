@@ -59,7 +59,6 @@ def test_parse_event_packets(data: str, expected: tuple[object, ...]) -> None:
         "2",
         "3[1]",
         '2/admin,["a"]',
-        "2[",
         "2{}",
         "2[]",
         "2[1]",
@@ -69,3 +68,24 @@ def test_parse_event_packets(data: str, expected: tuple[object, ...]) -> None:
 )
 def test_other_or_malformed_packets_are_not_parsed(data: str) -> None:
     assert parse_event_packet(data) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ('2["event",{"id":', "AL1011"),
+        ('27["event",{"amount":1,"amount":999}]', "AL1013"),
+        ('27["event",{"a":NaN}]', "AL1014"),
+        ('27["event",{"a":Infinity}]', "AL1014"),
+        ('27["event",{"a":1e400}]', "AL1014"),
+        ('27["event",{"a":9007199254740993}]', "AL1015"),
+        ('27["event",{"a":"\\ud800"}]', "AL1016"),
+        ('27["event",' + "[" * 40 + "]" * 40 + "]", "AL1017"),
+        ('27["event","' + "x" * 70_000 + '"]', "AL1018"),
+    ],
+)
+def test_refused_json_is_answered_with_its_code(data: str, code: str) -> None:
+    parsed = parse_event_packet(data)
+    assert parsed is not None and parsed.refused is not None
+    assert parsed.refused.code == code
+    assert parsed.ack_id == (7 if data.startswith("27") else None)

@@ -157,7 +157,8 @@ async def test_refusals_store_nothing(ctx: GatewayContext) -> None:
     cases = [
         (alice.event("other", "x1"), "AL1604"),
         (forged, "AL1603"),
-        ({**alice.event("c", "x2"), "payload": "x" * 20000}, "AL1602"),
+        ({**alice.event("c", "x2"), "payload": ["x" * 1000] * 20}, "AL1602"),
+        ({**alice.event("c", "x4"), "payload": "x" * 9000}, "AL1020"),
         ("not an object", "AL1601"),
         ({**alice.event("c", "x3"), "type": ""}, "AL1601"),
     ]

@@ -83,7 +83,8 @@ async def test_metrics_are_prometheus_text(client: TestClient[Any, Any]) -> None
     [
         ("get", "/nope", None, 404, "AL1002"),
         ("put", "/healthz", None, 405, "AL1002"),
-        ("post", "/auth/challenge", b"{not json", 400, "AL1002"),
+        ("post", "/auth/challenge", b"{not json", 400, "AL1011"),
+        ("post", "/auth/challenge", b'{"certificate": "x", "certificate": "y"}', 400, "AL1013"),
         ("post", "/auth/challenge", b"[1,2]", 400, "AL1002"),
         ("post", "/auth/challenge", b'{"certificate": "x"}', 400, "AL1201"),
         ("post", "/auth/session", b'{"certificate": 1}', 401, "AL1500"),
