@@ -15,10 +15,12 @@ import argparse
 import asyncio
 import base64
 import cProfile
+import dataclasses
 import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -28,14 +30,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from report import Section, Table  # noqa: E402
+
 from gateway.app import create_app  # noqa: E402
 from gateway.auth.principal import Principal  # noqa: E402
+from gateway.config import Settings, load_settings  # noqa: E402
 from gateway.events.canonical import canonical_json  # noqa: E402
 from gateway.identity.ca import EmbeddedCA  # noqa: E402
 from gateway.store.engine import migrate  # noqa: E402
 from gateway.stream.frames import parse_event_packet  # noqa: E402
 from gateway.stream.hub import Connection  # noqa: E402
-from tests.integration.gateway.support import make_settings  # noqa: E402
 
 
 class Sink:
@@ -54,13 +58,26 @@ class Sink:
         return False
 
 
+def bench_settings(home: Path, database_url: str, sqlite_synchronous: str) -> Settings:
+    """A gateway in ``home`` with the fast path only (this process's environment ignored)."""
+    base = load_settings({"ANCHORLINE_HOME": str(home)})
+    return dataclasses.replace(
+        base,
+        gateway=dataclasses.replace(
+            base.gateway, database_url=database_url, sqlite_synchronous=sqlite_synchronous
+        ),
+        anchoring=dataclasses.replace(base.anchoring, enabled=False),
+    )
+
+
 def _fallback(conn: Connection, out: object) -> int:
     raise AssertionError("unexpected")
 
 
-async def run(events: int, receivers: int, sync: str, profile: bool) -> None:
+async def run(events: int, receivers: int, sync: str, profile: bool) -> dict[str, float]:
+    """Print and return CPU µs per event and per delivery, events/s (wall)."""
     work = Path(tempfile.mkdtemp(prefix="anchorline-inproc-"))
-    settings = make_settings(work, f"sqlite:///{work / 'e.db'}", sqlite_synchronous=sync)
+    settings = bench_settings(work, f"sqlite:///{work / 'e.db'}", sync)
     app = create_app(settings, verifier=EmbeddedCA(work / "ca").trust_store())
     from gateway.web.state import CONTEXT
 
@@ -117,6 +134,50 @@ async def run(events: int, receivers: int, sync: str, profile: bool) -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
     await ctx.pipeline.stop()
     await ctx.engine.dispose()
+    return {
+        "events": events,
+        "receivers": receivers,
+        "events_per_s_wall": events / wall,
+        "cpu_us_per_event": cpu / events * 1e6,
+        "cpu_us_per_delivery": cpu / (events * receivers) * 1e6,
+        "commits": commits,
+        "commit_ms": per_commit_ms,
+    }
+
+
+def bench(smoke: bool, progress: Callable[[str], None]) -> Section:
+    sys.setswitchinterval(0.0005)
+    rows = []
+    runs = []
+    for receivers in (10, 100) if not smoke else (3,):
+        events = 300 if smoke else 20000 // (1 if receivers <= 10 else 4)
+        progress(f"fast path in-process: {events} events to {receivers} receivers")
+        r = asyncio.run(run(events, receivers, "FULL", False))
+        runs.append(r)
+        rows.append(
+            [
+                receivers,
+                events,
+                r["events_per_s_wall"],
+                r["cpu_us_per_event"],
+                r["cpu_us_per_delivery"],
+                r["commits"],
+            ]
+        )
+    table = Table(
+        "fast path in one process, no sockets (parse → verify → commit → ack → fan-out)",
+        [
+            "receivers",
+            "events",
+            "events/s (wall)",
+            "CPU µs / event",
+            "CPU µs / delivery",
+            "commits",
+        ],
+        rows,
+        ["SQLite WAL, synchronous=FULL; CPU of all threads; bound: this process's CPU"],
+    )
+    return Section("Gateway fast path in-process", [table], {"runs": runs})
 
 
 def main() -> int:
