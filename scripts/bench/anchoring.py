@@ -474,7 +474,7 @@ def table(ledger: str, plan: Plan, r: dict[str, Any]) -> Table:
 
 def bench(smoke: bool, progress: Callable[[str], None]) -> Section:
     plan = (
-        Plan(rate=200, seconds=1, batch_ms=50, burst=400, naive_seconds=0.5, naive_window=5)
+        Plan(rate=200, seconds=1, batch_ms=50, burst=400, naive_seconds=0.2, naive_window=5)
         if smoke
         else Plan()
     )

@@ -63,9 +63,7 @@ class FakeServer:
 @pytest.mark.parametrize("capacity", [1.0, 37.0, 999.0, 5000.0, 123456.0])
 def test_climb_and_bisect_find_the_capacity_within_tolerance(capacity: float) -> None:
     server = FakeServer(capacity)
-    cap = find_capacity(
-        server, start=10, max_rate=1e6, min_rate=0.5, bisect_steps=8, max_trials=30
-    )
+    cap = find_capacity(server, start=10, max_rate=1e6, min_rate=0.5, bisect_steps=8, max_trials=30)
     assert cap.stopped == "bisected"
     assert cap.rate is not None and cap.rate <= capacity
     assert cap.rate >= capacity / 1.1  # within the default 10 % tolerance
