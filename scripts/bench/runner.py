@@ -46,6 +46,11 @@ BENCHMARKS = (
     Benchmark("ledger", "embedded_ledger", "embedded ledger through the Fabric Gateway client"),
     Benchmark("anchoring", "anchoring", "batched anchoring against one transaction per event"),
     Benchmark("fastpath", "gateway_inprocess", "the gateway's fast path in one process"),
+    Benchmark(
+        "sidebyside",
+        "gateway_events",
+        "Node socket.io relay, stock python-socketio relay and our gateway, same load",
+    ),
     Benchmark("fabric-network", "fabric_network", "native Fabric network timings", fabric=True),
     Benchmark("fabric-client", "fabric_client", "Fabric Gateway client on Fabric", fabric=True),
 )

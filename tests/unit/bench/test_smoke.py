@@ -14,6 +14,7 @@ BENCHMARKS = [
     "embedded_ledger",
     "anchoring",
     "gateway_inprocess",
+    "gateway_events",
     "fabric_network",
     "fabric_client",
 ]
