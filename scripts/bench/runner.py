@@ -45,7 +45,7 @@ BENCHMARKS = (
     Benchmark("chaincode", "chaincode_bench", "the contracts in-process"),
     Benchmark("ledger", "embedded_ledger", "embedded ledger through the Fabric Gateway client"),
     Benchmark("anchoring", "anchoring", "batched anchoring against one transaction per event"),
-    Benchmark("fastpath", "gateway_inprocess", "the gateway's fast path in one process"),
+    Benchmark("fastpath", "gateway_inprocess", "where the fast path's time goes, in one process"),
     Benchmark(
         "sidebyside",
         "gateway_events",
