@@ -59,6 +59,14 @@ from gateway.store.events import AppendResult, EventRepository, NewEvent  # noqa
 from gateway.store.models import identities  # noqa: E402
 
 
+async def bounded(aw: Any, what: str, timeout_s: float = 20.0) -> Any:
+    try:
+        return await asyncio.wait_for(aw, timeout_s)
+    except TimeoutError:
+        print(f"   {what}: no answer within {timeout_s:g} s", file=sys.stderr)
+        return None
+
+
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
@@ -268,9 +276,9 @@ async def run_phase(
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(recorder.done.wait(), timeout)
     elapsed = time.perf_counter() - started
-    batches = len(await store.listing(channel, limit=10**9))
-    await service.stop()
-    await pipeline.stop()
+    batches = len(await bounded(store.listing(channel, limit=10**9), "listing") or [])
+    await bounded(service.stop(), "service.stop")
+    await bounded(pipeline.stop(), "pipeline.stop")
     ledger_tx = ledger_bytes = None
     if usage_before is not None:
         txs, size = world.usage()
@@ -288,7 +296,7 @@ async def run_phase(
             ),
             origin_prefix="bench",
         )
-        proof = await evidence.event_proof(channel, 1)
+        proof = await bounded(evidence.event_proof(channel, 1), "event_proof")
         trust = _trust(world)
         verify_offline(proof, trust)  # warm the certificate chain cache
         n = 200
@@ -297,8 +305,8 @@ async def run_phase(
             verdict = verify_offline(proof, trust)
         proof_us = (time.perf_counter() - t0) / n * 1e6
         assert verdict.ok, verdict.summary()
-    await conn.close()
-    await engine.dispose()
+    await bounded(conn.close(), "conn.close")
+    await bounded(engine.dispose(), "engine.dispose")
     to_conf = [
         recorder.confirmed[s] - recorder.ack[s] for s in recorder.confirmed if s in recorder.ack
     ]
