@@ -205,7 +205,7 @@ def bench(smoke: bool, progress: Callable[[str], None]) -> Section:
 async def on_network(args: argparse.Namespace) -> None:
     from gateway.identity.msp import load_msp
     from gateway.identity.signing import sign_message
-    from gateway.ledger.connect import from_profile
+    from gateway.ledger.connection import from_profile
     from network.profile import NetworkProfile
 
     profile = NetworkProfile.load(args.profile)

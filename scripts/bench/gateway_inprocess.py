@@ -255,7 +255,7 @@ async def run(events: int, receivers: int, sync: str, profile: bool) -> dict[str
     work = Path(tempfile.mkdtemp(prefix="anchorline-inproc-"))
     settings = bench_settings(work, f"sqlite:///{work / 'e.db'}", sync)
     app = create_app(settings, verifier=EmbeddedCA(work / "ca").trust_store())
-    from gateway.web.state import CONTEXT
+    from gateway.context import CONTEXT
 
     ctx = app[CONTEXT]
     await migrate(ctx.engine)
