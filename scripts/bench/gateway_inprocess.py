@@ -51,8 +51,8 @@ from gateway.events.canonical import canonical_json  # noqa: E402
 from gateway.events.metrics import GatewayMetrics  # noqa: E402
 from gateway.events.model import parse_event  # noqa: E402
 from gateway.events.pipeline import EventPipeline  # noqa: E402
-from gateway.events.signature import verify_ecdsa  # noqa: E402
 from gateway.identity.ca import EmbeddedCA  # noqa: E402
+from gateway.identity.signing import verify  # noqa: E402
 from gateway.store.engine import create_engine, migrate  # noqa: E402
 from gateway.store.events import EventRepository, NewEvent  # noqa: E402
 from gateway.stream.frames import ack_packet, event_packet_raw, parse_event_packet  # noqa: E402
@@ -158,7 +158,7 @@ async def stage_costs(
     parsed = [parse_event(parse_event_packet(p).args[0], 1 << 20) for p in packets]  # type: ignore[union-attr]
     out: dict[str, float] = {}
     out["signature verification"] = cpu_us(
-        lambda: [verify_ecdsa(public, e.signature, e.canonical) for e in parsed], n
+        lambda: [verify(public, e.canonical, e.signature, require_low_s=False) for e in parsed], n
     )
     unsigned = [{k: v for k, v in b.items() if k != "signature"} for b in bodies]
     out["canonical JSON"] = cpu_us(lambda: [canonical_json(b) for b in unsigned], n)

@@ -7,13 +7,15 @@
 // stdin line, answering each with one JSON line on stdout:
 //   receivers  {"cmd": "start", "trial": P}  count deliveries of events whose id
 //                                             starts with P; answers {"started": true}
+//              {"cmd": "count"}              answers {delivered} so far, measuring on
 //              {"cmd": "stop"}               answers {delivered, samples: [[id, t], ...],
 //                                             disconnected}; every 8th delivery is sampled
 //   emitters   {"cmd": "run", "trial": P, "rate": R, "duration_s": D, "max_events": M}
 //                                             pre-signs min(R·D, M) events with ids P-k-i, sends
 //                                             them open-loop at R events/s (on schedule, not
 //                                             waiting for acks), waits ≤ 3 s for the acks;
-//                                             answers {sent, acked, errors, seconds, ...,
+//                                             answers {sent, acked, errors, seconds, cpu_s
+//                                             (this process's CPU while sending and waiting), ...,
 //                                             ack_samples_ms, sent_at}
 //   both       {"cmd": "exit"}
 // Times are absolute (performance.timeOrigin + now()) so the two processes
@@ -89,6 +91,7 @@ async function receivers() {
     socks,
     ready: { ready: true, receivers: socks.length },
     start(cmd) { prefix = cmd.trial + "-"; delivered = 0; samples = []; return { started: true }; },
+    count() { return { delivered }; },
     stop() {
       const out = { delivered, samples, disconnected };
       prefix = null; samples = [];
@@ -129,6 +132,7 @@ async function emitters() {
       });
     };
     const seconds = total / cmd.rate;
+    const cpu0 = process.cpuUsage();
     const t0 = now();
     await new Promise((resolve) => {
       const tick = () => {
@@ -145,7 +149,9 @@ async function emitters() {
     const sendSeconds = Math.max((now() - t0) / 1000, seconds);
     const drainStart = now();
     while (outstanding > 0 && now() - drainStart < 3000) await new Promise((r) => setTimeout(r, 5));
+    const cpu = process.cpuUsage(cpu0);
     return {
+      cpu_s: (cpu.user + cpu.system) / 1e6, busy_s: (now() - t0) / 1000,
       sent, acked, errors, last_error: lastError, late_ticks: lateSends,
       offered_rate: cmd.rate, seconds: sendSeconds, sent_per_s: sent / sendSeconds,
       accepted_per_s: acked / sendSeconds, outstanding,
@@ -166,6 +172,7 @@ async function main() {
     if (cmd.cmd === "exit") break;
     if (cmd.cmd === "start") await writeLine(role.start(cmd));
     else if (cmd.cmd === "stop") await writeLine(role.stop(cmd));
+    else if (cmd.cmd === "count" && role.count) await writeLine(role.count(cmd));
     else if (cmd.cmd === "run") await writeLine(await role.run(cmd));
     else await writeLine({ error: `unknown command ${cmd.cmd}` });
     idle = setTimeout(() => process.exit(3), 300000);
