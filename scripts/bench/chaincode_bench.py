@@ -23,9 +23,11 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import statistics
+import sys
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -33,6 +35,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf import timestamp_pb2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from report import Section, Table
+from stats import percentile
 
 from chaincode.anchorline import CONTRACTS
 from chaincode.contracts.anchor import signing_payload
@@ -130,11 +137,14 @@ def batch_doc(sign: Any, channel: str, height: int, prev: str, root: bytes, leav
     )
 
 
-def _median_us(samples: list[float]) -> str:
-    return f"{statistics.median(samples) * 1e6:9.1f} µs"
+def _median_us(samples: list[float]) -> float:
+    p50 = percentile(samples, 0.5)
+    assert p50 is not None
+    return p50 * 1e6
 
 
-async def in_process(n: int) -> None:
+async def in_process(n: int) -> dict[str, float]:
+    """Median µs per call of AnchorBatch, GetHead and VerifyInclusion (printed and returned)."""
     key, creator = identity()
 
     def sign(data: bytes) -> bytes:
@@ -168,10 +178,28 @@ async def in_process(n: int) -> None:
         )
         verifies.append(elapsed)
     assert json.loads(response.payload)["included"] is True
+    out = {
+        "anchor:AnchorBatch": _median_us(anchors),
+        "anchor:GetHead": _median_us(heads),
+        "anchor:VerifyInclusion (2^20 leaves)": _median_us(verifies),
+    }
     print(f"in-process, median of {n} calls (dispatch + contract, in-memory state):")
-    print(f"  anchor:AnchorBatch                       {_median_us(anchors)}")
-    print(f"  anchor:GetHead                           {_median_us(heads)}")
-    print(f"  anchor:VerifyInclusion (2^20 leaves)     {_median_us(verifies)}")
+    for name, us in out.items():
+        print(f"  {name:<40} {us:9.1f} µs")
+    return out
+
+
+def bench(smoke: bool, progress: Callable[[str], None]) -> Section:
+    n = 20 if smoke else 2000
+    progress(f"chaincode in-process: {n} calls each")
+    figures = asyncio.run(in_process(n))
+    table = Table(
+        f"in-process, median of {n} calls (dispatch + contract, in-memory state)",
+        ["transaction", "µs per call"],
+        [[k, v] for k, v in figures.items()],
+        ["on Fabric: `chaincode_bench.py --profile ...` (not part of the run)"],
+    )
+    return Section("Chaincode (in-process)", [table], {"calls": n, "median_us": figures})
 
 
 async def on_network(args: argparse.Namespace) -> None:
@@ -209,12 +237,12 @@ async def on_network(args: argparse.Namespace) -> None:
         ms = [s * 1000 for s in submits]
         print(f"network {profile.channel}, {args.n} calls:")
         print(
-            f"  AnchorBatch submit end to end     median {statistics.median(ms):7.1f} ms "
+            f"  AnchorBatch submit end to end     median {percentile(ms, 0.5):7.1f} ms "
             f"(min {min(ms):.1f}, max {max(ms):.1f})"
         )
         ev = [s * 1000 for s in evaluates]
         print(
-            f"  VerifyInclusion 2^20 (evaluate)   median {statistics.median(ev):7.1f} ms "
+            f"  VerifyInclusion 2^20 (evaluate)   median {percentile(ev, 0.5):7.1f} ms "
             f"(min {min(ev):.1f}, max {max(ev):.1f})"
         )
     finally:

@@ -10,7 +10,7 @@ The same workload, through the same Fabric Gateway client, on each ledger:
 The embedded ledger runs in a temporary folder (block: ``--batch-max-tx`` or
 ``--batch-timeout-ms``). With ``--fabric`` the native network is brought up
 under a temporary home (ports from ``--base-port``, the same batch timeout),
-the test chaincode deployed, measured, and stopped.
+the benchmark's chaincode (``kvcc.py``) deployed, measured, and stopped.
 
     .venv/bin/python scripts/bench/embedded_ledger.py
     .venv/bin/python scripts/bench/embedded_ledger.py --fabric
@@ -28,27 +28,56 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ledger_workload import bench_evaluate, bench_submit_latency, bench_throughput, line  # noqa: E402
+from kvcc import CHAINCODE  # noqa: E402
+from ledger_workload import (  # noqa: E402
+    bench_evaluate,
+    bench_submit_latency,
+    bench_throughput,
+    line,
+    summary_ms,
+)
+from report import Section, Table  # noqa: E402
 
 from gateway.ledger.gateway import Gateway  # noqa: E402
 
-TESTCC = REPO / "tests" / "chaincode" / "testcc"
+KVCC = Path(__file__).with_name("kvcc.py")
 
 
-async def measure(label: str, gw: Gateway, channel: str, args: argparse.Namespace) -> None:
+async def measure(
+    label: str, gw: Gateway, channel: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Print and return the workload's figures on one ledger."""
     print(f"ledger: {label}")
-    print(line("evaluate", await bench_evaluate(gw, channel, args.evaluates)))
-    print(line("submit-to-commit (serial)", await bench_submit_latency(gw, channel, args.submits)))
+    evaluates = await bench_evaluate(gw, channel, args.evaluates)
+    print(line("evaluate", evaluates))
+    serial = await bench_submit_latency(gw, channel, args.submits)
+    print(line("submit-to-commit (serial)", serial))
+    out: dict[str, Any] = {
+        "ledger": label,
+        "evaluate_ms": summary_ms(evaluates),
+        "submit_serial_ms": summary_ms(serial),
+        "throughput": [],
+    }
     for concurrency in args.concurrency:
         rate, lat, failed = await bench_throughput(gw, channel, args.total, concurrency)
         ok = f"({len(lat)} ok, {failed} failed)"
         print(f"  committed tx/s, {concurrency:>3} clients  {rate:8.1f}  {ok}")
         if lat:
             print(line(f"submit-to-commit c={concurrency}", lat))
+        out["throughput"].append(
+            {
+                "concurrency": concurrency,
+                "tx_per_s": rate,
+                "failed": failed,
+                "submit_ms": summary_ms(lat),
+            }
+        )
+    return out
 
 
 @asynccontextmanager
@@ -59,7 +88,7 @@ async def embedded(args: argparse.Namespace, home: Path) -> AsyncIterator[tuple[
     ledger = EmbeddedLedger.open(
         EmbeddedConfig(
             root=home / "embedded",
-            chaincodes={"testcc": "tests.chaincode.testcc:CONTRACTS"},
+            chaincodes={CHAINCODE: "kvcc:CONTRACTS"},
             batch_max_tx=args.batch_max_tx,
             batch_timeout_s=args.batch_timeout_ms / 1000,
         )
@@ -94,20 +123,23 @@ def bring_up_fabric(args: argparse.Namespace, home: Path) -> tuple[object, Calla
     network.up()
     print(f"fabric network up in {time.perf_counter() - t:.1f} s")
     try:
-        network.deploy(TESTCC, "testcc")
+        network.deploy(KVCC, CHAINCODE)
     except BaseException:
         network.down()
         raise
     return network, network.down
 
 
-async def run(args: argparse.Namespace, home: Path) -> None:
+async def run(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
+    results = []
     async with embedded(args, home) as (gw, channel):
-        await measure(
-            f"embedded (block: {args.batch_max_tx} tx or {args.batch_timeout_ms} ms)",
-            gw,
-            channel,
-            args,
+        results.append(
+            await measure(
+                f"embedded (block: {args.batch_max_tx} tx or {args.batch_timeout_ms} ms)",
+                gw,
+                channel,
+                args,
+            )
         )
     if args.fabric:
         from gateway.ledger.connection import from_profile
@@ -120,23 +152,28 @@ async def run(args: argparse.Namespace, home: Path) -> None:
                 # The first calls after a deployment may find the chaincode not yet listed.
                 for _ in range(100):
                     try:
-                        await gw.network(profile.channel).contract("testcc").submit("Put", "w", "1")
+                        await (
+                            gw.network(profile.channel).contract(CHAINCODE).submit("Put", "w", "1")
+                        )
                         break
                     except Exception:
                         await asyncio.sleep(0.2)
-                await measure(
-                    f"Fabric v2.5 native network (BatchTimeout {args.batch_timeout_ms} ms, "
-                    "3 Raft orderers, 3 peer orgs)",
-                    gw,
-                    profile.channel,
-                    args,
+                results.append(
+                    await measure(
+                        f"Fabric v2.5 native network (BatchTimeout {args.batch_timeout_ms} ms, "
+                        "3 Raft orderers, 3 peer orgs)",
+                        gw,
+                        profile.channel,
+                        args,
+                    )
                 )
         finally:
             down()
             print("fabric network stopped")
+    return results
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fabric", action="store_true", help="also measure the native network")
     parser.add_argument("--base-port", type=int, default=7880)
@@ -146,7 +183,53 @@ def main() -> int:
     parser.add_argument("--submits", type=int, default=100)
     parser.add_argument("--total", type=int, default=2000, help="submits per throughput run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
-    args = parser.parse_args()
+    return parser
+
+
+def bench(smoke: bool, progress: Callable[[str], None]) -> Section:
+    """The workload on the embedded ledger (Fabric has its own benchmark, fabric_client)."""
+    argv = ["--evaluates", "20", "--submits", "5", "--total", "40", "--concurrency", "8"]
+    args = parser().parse_args(argv if smoke else ["--total", "1000"])
+    progress("embedded ledger: evaluate, serial submit, concurrent submits")
+    with tempfile.TemporaryDirectory(prefix="anchorline-bench-") as tmp:
+        (r,) = asyncio.run(run(args, Path(tmp)))
+    rows = [
+        [
+            "evaluate (serial)",
+            "–",
+            r["evaluate_ms"]["n"],
+            r["evaluate_ms"]["p50"],
+            r["evaluate_ms"]["p99"],
+        ],
+        [
+            "submit → commit (serial)",
+            "–",
+            r["submit_serial_ms"]["n"],
+            r["submit_serial_ms"]["p50"],
+            r["submit_serial_ms"]["p99"],
+        ],
+    ]
+    for t in r["throughput"]:
+        rows.append(
+            [
+                f"submit → commit, {t['concurrency']} concurrent",
+                t["tx_per_s"],
+                t["submit_ms"]["n"],
+                t["submit_ms"]["p50"],
+                t["submit_ms"]["p99"],
+            ]
+        )
+    table = Table(
+        r["ledger"],
+        ["call", "committed tx/s", "n", "p50 ms", "p99 ms"],
+        rows,
+        ["client and ledger in one process on one core: the bound is this process's CPU"],
+    )
+    return Section("Embedded ledger through the Fabric Gateway client", [table], r)
+
+
+def main() -> int:
+    args = parser().parse_args()
     with tempfile.TemporaryDirectory(prefix="anchorline-bench-") as tmp:
         asyncio.run(run(args, Path(tmp)))
     return 0

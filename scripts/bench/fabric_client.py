@@ -36,13 +36,14 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from kvcc import CHAINCODE  # noqa: E402
 from ledger_workload import (  # noqa: E402
     Orgs,
     bench_evaluate,
@@ -52,12 +53,13 @@ from ledger_workload import (  # noqa: E402
     no_orgs,
 )
 from node_usage import CpuMeter, cpu_report, memory_report  # noqa: E402
+from report import Section, fabric_script  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
 from gateway.ledger.connection import from_profile  # noqa: E402
 from network.profile import NetworkProfile  # noqa: E402
 
-TESTCC = REPO / "tests" / "chaincode" / "testcc"
+KVCC = Path(__file__).with_name("kvcc.py")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +106,8 @@ def network_at(
         f"GOGC {network_settings.peer_gogc})"
     )
     t = time.perf_counter()
-    network.deploy(TESTCC, "testcc")
-    print(f"testcc deployed in {time.perf_counter() - t:.1f} s")
+    network.deploy(KVCC, CHAINCODE)
+    print(f"{CHAINCODE} deployed in {time.perf_counter() - t:.1f} s")
     try:
         yield network.layout.profile_file
     finally:
@@ -229,6 +231,18 @@ def main() -> int:
             with network_at(args, args.throughput_batch_timeout_ms, peers) as profile_path:
                 asyncio.run(throughput(args, profile_path))
     return 0
+
+
+def bench(smoke: bool, progress: Callable[[str], None]) -> Section:
+    """This script on a native network brought up for it; skipped without Fabric."""
+    progress("Fabric Gateway client on the native network")
+    return fabric_script(
+        "Fabric Gateway client on the native network",
+        Path(__file__),
+        ["--total", "2000"],
+        smoke,
+        timeout_s=900,
+    )
 
 
 if __name__ == "__main__":

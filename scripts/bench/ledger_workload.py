@@ -14,24 +14,28 @@ import time
 import uuid
 from collections.abc import Callable
 
+from kvcc import CHAINCODE
+from stats import latency_summary
+
 from gateway.ledger.gateway import Gateway
 
 
-def percentile_ms(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index] * 1000
+def summary_ms(values: list[float]) -> dict[str, float | int | None]:
+    """Latency summary (ms) of durations in seconds, with the mean."""
+    ms = [v * 1000 for v in values]
+    return {**latency_summary(ms), "mean": statistics.fmean(ms) if ms else None}
 
 
 def line(name: str, values: list[float]) -> str:
+    s = summary_ms(values)
     return (
-        f"{name:<28} n={len(values):<6} p50={percentile_ms(values, 0.5):8.2f} ms  "
-        f"p99={percentile_ms(values, 0.99):8.2f} ms  mean={statistics.fmean(values) * 1000:8.2f} ms"
+        f"{name:<28} n={s['n']:<6} p50={s['p50'] or 0:8.2f} ms  "
+        f"p99={s['p99'] or 0:8.2f} ms  mean={s['mean'] or 0:8.2f} ms"
     )
 
 
 async def bench_evaluate(gw: Gateway, channel: str, n: int) -> list[float]:
-    contract = gw.network(channel).contract("testcc")
+    contract = gw.network(channel).contract(CHAINCODE)
     key = f"bench-{uuid.uuid4().hex[:8]}"
     await contract.submit("Put", key, "x")
     for _ in range(20):  # warm-up
@@ -54,7 +58,7 @@ def no_orgs(_i: int) -> list[str]:
 async def bench_submit_latency(
     gw: Gateway, channel: str, n: int, orgs: Orgs = no_orgs
 ) -> list[float]:
-    contract = gw.network(channel).contract("testcc")
+    contract = gw.network(channel).contract(CHAINCODE)
     prefix = uuid.uuid4().hex[:8]
     for i in range(5):
         await contract.submit("Put", f"warm-{prefix}-{i}", "x")
@@ -69,7 +73,7 @@ async def bench_submit_latency(
 async def bench_throughput(
     gw: Gateway, channel: str, total: int, concurrency: int, orgs: Orgs = no_orgs
 ) -> tuple[float, list[float], int]:
-    contract = gw.network(channel).contract("testcc")
+    contract = gw.network(channel).contract(CHAINCODE)
     prefix = uuid.uuid4().hex[:8]
     queue = iter(range(total))
     latencies: list[float] = []

@@ -1,6 +1,6 @@
 """Timings and memory of the native Fabric network.
 
-    .venv/bin/python scripts/bench/network.py [--tx 1000] [--threads 16] [--kills 3]
+    .venv/bin/python scripts/bench/fabric_network.py [--tx 1000] [--threads 16] [--kills 3]
 
 Brings up a fresh network in a temporary state folder (its own ports, base
 9500 by default) and prints: `network up` from cold (per step), deploy of the
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -28,7 +29,9 @@ import grpc
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from kvcc import CHAINCODE  # noqa: E402
 from node_usage import memory_report  # noqa: E402
+from report import Section, fabric_script  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
 from network import nodes  # noqa: E402
@@ -40,7 +43,7 @@ from network.processes import (  # noqa: E402
     read_pid,
 )
 
-TESTCC = REPO / "tests" / "chaincode" / "testcc"
+KVCC = Path(__file__).with_name("kvcc.py")
 
 
 def load(network: NativeNetwork, total: int, threads: int) -> tuple[float, int]:
@@ -54,7 +57,7 @@ def load(network: NativeNetwork, total: int, threads: int) -> tuple[float, int]:
         with probe_for(profile, orgs[index % len(orgs)]) as probe:
             for n in range(per_thread[index]):
                 try:
-                    probe.submit("testcc", ["Put", f"bench-{index}-{n}", "x" * 64], timeout=30)
+                    probe.submit(CHAINCODE, ["Put", f"bench-{index}-{n}", "x" * 64], timeout=30)
                 except (grpc.RpcError, RuntimeError):
                     with lock:
                         failures[0] += 1
@@ -81,7 +84,7 @@ def leader_kill(network: NativeNetwork) -> float:
             time.sleep(0.01)
         while time.monotonic() - killed < 30:
             try:
-                probe.submit("testcc", ["Put", "after-kill", "1"], timeout=1.0)
+                probe.submit(CHAINCODE, ["Put", "after-kill", "1"], timeout=1.0)
                 break
             except (grpc.RpcError, RuntimeError):
                 time.sleep(0.05)
@@ -121,9 +124,9 @@ def main() -> int:
         print("network up (cold):")
         up = network.up()
         print(f"  up, cold, to channel ready and Gateway endorsing: {up.seconds:.2f} s")
-        cold = network.deploy(TESTCC, "testcc")
+        cold = network.deploy(KVCC, CHAINCODE)
         print(f"  deploy-chaincode cold: {cold.seconds:.2f} s")
-        warm = network.deploy(TESTCC, "testcc")
+        warm = network.deploy(KVCC, CHAINCODE)
         print(f"  deploy-chaincode warm (already committed): {warm.seconds:.2f} s")
         time.sleep(3)
         print(f"  resident idle: {memory_report(network.layout.run_dir)}")
@@ -152,6 +155,18 @@ def main() -> int:
         network.down(purge=True)
         shutil.rmtree(home, ignore_errors=True)
     return 0
+
+
+def bench(smoke: bool, progress: Callable[[str], None]) -> Section:
+    """This script on a native network brought up for it; skipped without Fabric."""
+    progress("Native Fabric network")
+    return fabric_script(
+        "Native Fabric network: timings and memory",
+        Path(__file__),
+        ["--tx", "500", "--kills", "1"],
+        smoke,
+        timeout_s=900,
+    )
 
 
 if __name__ == "__main__":
