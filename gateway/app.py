@@ -16,6 +16,7 @@ configured rules and ``context.authorizer.invalidate`` applies a revocation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway import cluster
 from gateway.anchoring.connect import ledger_kind, profile_path
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
@@ -185,17 +187,30 @@ def create_app(
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CONTEXT]
-    if ctx.settings.gateway.migrate_on_start:
+    gs = ctx.settings.gateway
+
+    async def _migrate() -> None:
         await migrate(ctx.engine)
-    await ctx.pipeline.start()
-    expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
-    log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)
-    try:
-        yield
-    finally:
-        await cancel_and_wait(expiry)
-        await sio.shutdown(app[SOCKET_SERVER])
-        await ctx.hub.close()
-        await ctx.pipeline.stop()
-        await ctx.events.close()
-        await ctx.engine.dispose()
+
+    # The engine is disposed and the writer closed even when joining the store fails.
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ctx.engine.dispose)
+        stack.push_async_callback(ctx.events.close)
+        await stack.enter_async_context(
+            cluster.membership(
+                ctx.engine,
+                ctx.sessions,
+                token_secret_configured=bool(gs.token_secret),
+                prepare=_migrate if gs.migrate_on_start else None,
+            )
+        )
+        await ctx.pipeline.start()
+        expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
+        log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)
+        try:
+            yield
+        finally:
+            await cancel_and_wait(expiry)
+            await sio.shutdown(app[SOCKET_SERVER])
+            await ctx.hub.close()
+            await ctx.pipeline.stop()

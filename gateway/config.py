@@ -139,6 +139,13 @@ class AnchoringSettings:
     retry_max_ms: int = 5000
     # The C2SP checkpoint origin prefix; the channel name is appended ("<prefix>/<channel>").
     checkpoint_origin: str = "anchorline.local"
+    # Several gateways on one PostgreSQL: one anchors, by a lease renewed every
+    # lease_renew_ms that runs out lease_ttl_ms after its last renewal; the others
+    # try to take it every lease_retry_ms. A dead holder is replaced within
+    # lease_ttl_ms + lease_retry_ms.
+    lease_ttl_ms: int = 3000
+    lease_renew_ms: int = 1000
+    lease_retry_ms: int = 500
 
 
 @dataclasses.dataclass(frozen=True)

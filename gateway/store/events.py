@@ -1,9 +1,16 @@
 """Event repository: group-committed appends and ordered reads.
 
-One :class:`EventRepository` is the single writer of a gateway process: it
-keeps the next sequence number per channel in memory and assigns it inside
-the transaction that stores the event, so a duplicate or a rejected event
-never consumes a sequence number.
+One :class:`EventRepository` is the single writer of a gateway process. On
+SQLite (one process) it keeps the next sequence number per channel in memory
+and assigns it inside the transaction that stores the event. On PostgreSQL
+any number of processes write the same channels: each commit takes its
+numbers from the channel's ``channel_heads`` row with one
+``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the same transaction.
+The row lock it takes is held until the commit, so the commits of one
+channel are serialised in sequence order across processes: a reader never
+sees seq ``n + 1`` before ``n``, and a rolled-back commit gives its numbers
+back (gap-free). Either way a duplicate or a rejected event never consumes
+a sequence number.
 """
 
 from __future__ import annotations
@@ -17,14 +24,19 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.events.errors import StoreUnavailable
 from gateway.events.model import SignedEvent, StoredEvent
-from gateway.store.models import event_statuses, events
+from gateway.store.models import channel_heads, event_statuses, events
 
 _ID_CHUNK = 500
+# A shared-store commit that loses a race on an event id (another process stored it
+# between our look-up and our insert) is redone with a fresh look-up; each round
+# stores the ids another process took as duplicates, so a few rounds always end it.
+_SHARED_ATTEMPTS = 5
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -256,6 +268,7 @@ class EventRepository:
             if engine.dialect.name == "sqlite" and database and database != ":memory:"
             else None
         )
+        self._shared = engine.dialect.name == "postgresql"
 
     async def close(self) -> None:
         """Release the SQLite writer thread (the engine is disposed by its owner)."""
@@ -291,6 +304,11 @@ class EventRepository:
                 raise StoreUnavailable(f"could not store events: {type(exc).__name__}") from exc
             self._next_seq = next_seq
             return results
+        if self._shared:
+            try:
+                return await self._append_shared(batch)
+            except (SQLAlchemyError, DBAPIError, OSError) as exc:
+                raise StoreUnavailable(f"could not store events: {type(exc).__name__}") from exc
         try:
             return await self._append(batch)
         except IntegrityError:
@@ -335,6 +353,63 @@ class EventRepository:
         # Only after the commit do the counters move on.
         self._next_seq.update(next_seq)
         return results
+
+    async def _append_shared(self, batch: Sequence[NewEvent]) -> list[AppendResult]:
+        lookup = False
+        for _attempt in range(_SHARED_ATTEMPTS):
+            try:
+                return await self._append_shared_once(batch, lookup)
+            except IntegrityError:
+                # An id stored already (a retry, or another process won a race):
+                # the whole transaction, sequence numbers included, rolled back.
+                lookup = True
+        raise StoreUnavailable(
+            f"could not store events: {_SHARED_ATTEMPTS} commits in a row lost races on "
+            "event ids; retry"
+        )
+
+    async def _append_shared_once(
+        self, batch: Sequence[NewEvent], lookup: bool
+    ) -> list[AppendResult]:
+        async with self._engine.begin() as conn:
+            existing = await self._lookup(conn, batch) if lookup else {}
+            wanted: dict[str, int] = {}
+            seen = set(existing)
+            for item in batch:
+                if item.event.id not in seen:
+                    seen.add(item.event.id)
+                    wanted[item.event.channel] = wanted.get(item.event.channel, 0) + 1
+            next_seq: dict[str, int] = {}
+            if wanted:
+                # One statement for every channel of the commit; rows are locked in
+                # channel order, so two commits over the same channels cannot deadlock.
+                values = pg_insert(channel_heads).values(
+                    [{"channel": c, "last_seq": n} for c, n in sorted(wanted.items())]
+                )
+                stmt = values.on_conflict_do_update(
+                    index_elements=[channel_heads.c.channel],
+                    set_={"last_seq": channel_heads.c.last_seq + values.excluded.last_seq},
+                ).returning(channel_heads.c.channel, channel_heads.c.last_seq)
+                for channel, last in await conn.execute(stmt):
+                    next_seq[channel] = int(last) - wanted[channel] + 1
+            results, rows_out = _plan(batch, existing, next_seq)
+            if rows_out:
+                await conn.execute(
+                    insert(events), [dict(zip(_COLUMNS, row, strict=True)) for row in rows_out]
+                )
+        return results
+
+    @staticmethod
+    async def _lookup(conn: AsyncConnection, batch: Sequence[NewEvent]) -> dict[str, StoredEvent]:
+        ids = list({item.event.id for item in batch})
+        found: dict[str, StoredEvent] = {}
+        for start in range(0, len(ids), _ID_CHUNK):
+            rows = await conn.execute(
+                select(events).where(events.c.id.in_(ids[start : start + _ID_CHUNK]))
+            )
+            for row in rows:
+                found[row.id] = _row_to_event(row)
+        return found
 
     async def after(self, channel: str, after_seq: int, limit: int) -> list[StoredEvent]:
         """Events of ``channel`` with ``seq > after_seq``, in order, at most ``limit``."""
