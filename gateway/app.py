@@ -46,6 +46,7 @@ from gateway.store.trust import StatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
+from gateway.web.cluster import install as install_cluster
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
@@ -178,6 +179,7 @@ def create_app(
     app[SOCKET_SERVER] = server
     sio.attach(app, server)
     app.add_routes(routes)
+    install_cluster(app)
     app.cleanup_ctx.append(_resources)
     # The trust path (batching, anchoring, proofs) starts after _resources, stops before it.
     install_anchoring(app)

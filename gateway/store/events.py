@@ -442,6 +442,17 @@ class EventRepository:
             ).scalar()
             return int(top or 0)
 
+    async def heads(self) -> dict[str, int]:
+        """The highest committed sequence of every channel, by whichever process stored it."""
+        async with self._engine.connect() as conn:
+            if self._shared:
+                rows = await conn.execute(select(channel_heads.c.channel, channel_heads.c.last_seq))
+            else:
+                rows = await conn.execute(
+                    select(events.c.channel, func.max(events.c.seq)).group_by(events.c.channel)
+                )
+            return {str(channel): int(top) for channel, top in rows}
+
     async def count(self) -> int:
         """Number of stored events (all channels)."""
         async with self._engine.connect() as conn:

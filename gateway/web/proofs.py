@@ -19,9 +19,11 @@ Routes (reads need a session allowed to read the channel, like the event reads):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
@@ -29,10 +31,17 @@ from gateway.anchoring.checkpoint import EcdsaNoteSigner
 from gateway.anchoring.connect import Connection, open_anchoring
 from gateway.anchoring.errors import AnchoringUnavailable
 from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.leader import AnchorLeader
+from gateway.anchoring.lease import Lease
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.service import AnchoringService
+from gateway.cluster import is_shared
 from gateway.config import Settings
 from gateway.errors import InvalidInput
+from gateway.events.pipeline import Committed
+from gateway.store.events import NewEvent
+from gateway.tasks import cancel_and_wait
+from gateway.web.cluster import ANCHOR_LEADER
 from gateway.web.routes import _int_param, _json, _readable_channel
 from gateway.web.state import CONTEXT
 
@@ -44,6 +53,8 @@ class AnchoringRuntime:
     service: AnchoringService
     evidence: Evidence
     connection: Connection
+    # Several gateways: the task reading the channels' heads from the shared store.
+    heads: asyncio.Task[None] | None = None
 
 
 ANCHORING: web.AppKey[AnchoringRuntime] = web.AppKey("anchorline_anchoring", AnchoringRuntime)
@@ -64,21 +75,23 @@ def install(app: web.Application) -> None:
 def runtime(app: web.Application) -> AnchoringRuntime:
     found = app.get(ANCHORING)
     if found is None:
+        leader = app.get(ANCHOR_LEADER)
+        if leader is not None:
+            if isinstance(leader.active, AnchoringRuntime):
+                return leader.active
+            raise AnchoringUnavailable(
+                "this gateway does not hold the anchor lease now: another gateway of the "
+                "same store anchors (ask it, or retry: a balancer spreads requests)"
+            )
         raise AnchoringUnavailable(
             "this gateway runs without the trust path (anchoring.enabled is off)"
         )
     return found
 
 
-async def _anchoring(app: web.Application) -> AsyncIterator[None]:
+def _build(app: web.Application, connection: Connection, store: BatchStore) -> AnchoringRuntime:
     ctx = app[CONTEXT]
     settings = ctx.settings
-    if not settings.anchoring.enabled:
-        yield
-        return
-    connect = app.get(ANCHORING_CONNECT, open_anchoring)
-    connection = connect(settings)
-    store = BatchStore(ctx.engine)
     identity = connection.identity
     service = AnchoringService(
         settings.anchoring,
@@ -100,6 +113,23 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
         ),
         origin_prefix=settings.anchoring.checkpoint_origin,
     )
+    return AnchoringRuntime(service, evidence, connection)
+
+
+async def _anchoring(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    if not settings.anchoring.enabled:
+        yield
+        return
+    if is_shared(ctx.engine):
+        async with _leased(app):
+            yield
+        return
+    connect = app.get(ANCHORING_CONNECT, open_anchoring)
+    connection = connect(settings)
+    built = _build(app, connection, BatchStore(ctx.engine))
+    service = built.service
     ctx.pipeline.add_listener(service.on_committed)
     ctx.pipeline.add_admission_check(service.admit)
     try:
@@ -107,7 +137,7 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await connection.close()
         raise
-    app[ANCHORING] = AnchoringRuntime(service, evidence, connection)
+    app[ANCHORING] = built
     log.info(
         "trust path running: ledger=%s channel=%s chaincode=%s",
         connection.kind,
@@ -119,6 +149,60 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
     finally:
         await service.stop()
         await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _leased(app: web.Application) -> AsyncIterator[None]:
+    """The trust path on the anchor lease's holder (see gateway.anchoring.leader)."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    anchoring = settings.anchoring
+    connect = app.get(ANCHORING_CONNECT, open_anchoring)
+    lease = Lease(ctx.engine, ttl_ms=anchoring.lease_ttl_ms)
+    heads_period_s = max(0.02, anchoring.batch_max_ms / 2000.0)
+
+    async def start() -> AnchoringRuntime:
+        connection = connect(settings)
+        try:
+            built = _build(app, connection, BatchStore(ctx.engine, fence=lease.fence))
+            await built.service.start()
+        except BaseException:
+            await connection.close()
+            raise
+        built.heads = asyncio.create_task(
+            built.service.follow_heads(ctx.events.heads, heads_period_s), name="anchoring-heads"
+        )
+        return built
+
+    async def stop(built: AnchoringRuntime) -> None:
+        await cancel_and_wait(built.heads)
+        await built.service.stop()
+        await built.connection.close()
+
+    leader: AnchorLeader[AnchoringRuntime] = AnchorLeader(
+        lease,
+        start=start,
+        stop=stop,
+        renew_ms=anchoring.lease_renew_ms,
+        retry_ms=anchoring.lease_retry_ms,
+    )
+
+    def committed(items: Sequence[Committed]) -> None:
+        if leader.active is not None:
+            leader.active.service.on_committed(items)
+
+    def admit(item: NewEvent) -> None:
+        if leader.active is not None:
+            leader.active.service.admit(item)
+
+    ctx.pipeline.add_listener(committed)
+    ctx.pipeline.add_admission_check(admit)
+    app[ANCHOR_LEADER] = leader
+    leader.start()
+    try:
+        yield
+    finally:
+        await leader.stop()
 
 
 def _seq(request: web.Request) -> int:
