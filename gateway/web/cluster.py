@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -128,15 +129,21 @@ async def _drain(app: web.Application) -> None:
             "code": "AL1606",
         },
     )
+    from gateway.app import SOCKET_SERVER  # the app module imports this one
+
+    server = app[SOCKET_SERVER]
     clients = list(ctx.hub.connections.values())
     for conn in clients:
         if not conn.closed:
             conn.write(packet)
-    await asyncio.sleep(0)
-    from gateway.app import SOCKET_SERVER
-    from gateway.stream import sio
-
-    await sio.shutdown(app[SOCKET_SERVER])
+            # The connection is cut (after what is buffered), not ended by a Socket.IO
+            # disconnect: a client ended by the server would not reconnect by itself.
+            if conn.transport is not None:
+                conn.transport.close()
+    for conn in clients:
+        # The server's side of each connection ends now, not at the heartbeat timeout.
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            await server.disconnect(conn.sid)
     log.info(
         "stopping: %d queued event(s) committed, %d client(s) told to reconnect, in %.0f ms",
         queued,
