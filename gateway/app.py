@@ -1,9 +1,12 @@
 """The aiohttp application factory of the gateway.
 
 ``create_app(settings)`` builds every long-lived object and wires them:
-store → pipeline → hub → Socket.IO adapter → routes. Database connections,
-the commit writer and the expiry loop are opened and closed in the app's
-``cleanup_ctx``; nothing lives in module globals.
+store → pipeline → hub → Socket.IO adapter → routes, then the marketplace on
+the trust path's ledger connection. Database connections, the commit writer,
+the expiry loop and the marketplace are opened and closed in the app's
+``cleanup_ctx``; nothing lives in module globals. The objects are kept in a
+:class:`~gateway.context.GatewayContext` for the HTTP routes; domain services
+get only the collaborators they use.
 
 Seams for the other paths: ``context.hub`` is the
 :class:`~gateway.events.publisher.StatusPublisher` the trust path pushes
@@ -20,39 +23,60 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from gateway import cluster
-from gateway.anchoring.connect import ledger_kind, profile_path
+from gateway.anchoring.batcher import GatewayIdentity
+from gateway.anchoring.checkpoint import EcdsaNoteSigner
+from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.leader import AnchorLeader
+from gateway.anchoring.lease import Lease
+from gateway.anchoring.ledger import trust_path_ledger
+from gateway.anchoring.outbox import BatchStore
+from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
+from gateway.clock import Clock, now_ms
 from gateway.config import Settings
+from gateway.context import (
+    ANCHORING,
+    ANCHORING_CONNECT,
+    CONTEXT,
+    MARKETPLACE,
+    AnchoringRuntime,
+    GatewayContext,
+    MarketplaceSlot,
+)
 from gateway.errors import ConfigError
+from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
-from gateway.events.pipeline import EventPipeline
+from gateway.events.model import NewEvent
+from gateway.events.pipeline import Committed, EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
+from gateway.ledger.connection import LedgerConnection, ledger_kind, open_ledger, profile_path
+from gateway.ledger.profile import NetworkProfile
+from gateway.marketplace.ledger import handle_from_anchoring
+from gateway.marketplace.service import MarketplaceService
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
-from gateway.store.trust import StatusRepository
+from gateway.store.trust import EventStatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
+from gateway.web.cluster import ANCHOR_LEADER
 from gateway.web.cluster import install as install_cluster
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
 from gateway.web.routes import routes
-from gateway.web.state import CONTEXT, GatewayContext
-from network.profile import NetworkProfile
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +175,7 @@ def create_app(
     pipeline = EventPipeline(
         events, max_batch=gs.commit_max_batch, queue_limit=gs.commit_queue_limit, metrics=metrics
     )
+    limits = IntakeLimits.from_settings(gs)
     hub = Hub(
         settings=gs,
         sessions=sessions,
@@ -158,6 +183,7 @@ def create_app(
         pipeline=pipeline,
         events=events,
         metrics=metrics,
+        limits=limits,
         clock=clock,
     )
     context = GatewayContext(
@@ -166,12 +192,13 @@ def create_app(
         engine=engine,
         events=events,
         auth=auth,
-        statuses=StatusRepository(engine),
+        statuses=EventStatusRepository(engine),
         sessions=sessions,
         authorizer=authorizer,
         pipeline=pipeline,
         hub=hub,
         metrics=metrics,
+        limits=limits,
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
@@ -181,9 +208,13 @@ def create_app(
     app.add_routes(routes)
     install_cluster(app)
     app.cleanup_ctx.append(_resources)
-    # The trust path (batching, anchoring, proofs) starts after _resources, stops before it.
+    # The trust path (batching, anchoring, proofs) starts after _resources, stops before
+    # it; the marketplace, on the trust path's ledger connection, after the trust path.
     install_anchoring(app)
+    app.cleanup_ctx.append(_anchoring)
     install_marketplace(app)
+    app[MARKETPLACE] = MarketplaceSlot()
+    app.cleanup_ctx.append(_marketplace)
     return app
 
 
@@ -216,3 +247,164 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await sio.shutdown(app[SOCKET_SERVER])
             await ctx.hub.close()
             await ctx.pipeline.stop()
+
+
+async def _anchoring(app: web.Application) -> AsyncIterator[None]:
+    """Connect the trust path to the ledger, start the anchoring service after the store
+    is migrated, plug it into the pipeline (committed events, admission) and the hub
+    (status pushes); stop it before the pipeline stops."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    if not settings.anchoring.enabled:
+        yield
+        return
+    if cluster.is_shared(ctx.engine):
+        async with _leased(app):
+            yield
+        return
+    connect = app.get(ANCHORING_CONNECT, open_ledger)
+    connection = connect(settings)
+    try:
+        built = _trust_path(app, connection, BatchStore(ctx.engine))
+    except BaseException:
+        await connection.close()
+        raise
+    service, ledger = built.service, built.ledger
+    ctx.pipeline.add_listener(service.on_committed)
+    ctx.pipeline.add_admission_check(service.admit)
+    try:
+        await service.start()
+    except BaseException:
+        await connection.close()
+        raise
+    app[ANCHORING] = built
+    log.info(
+        "trust path running: ledger=%s channel=%s chaincode=%s",
+        connection.kind,
+        ledger.fabric_channel,
+        ledger.chaincode,
+    )
+    try:
+        yield
+    finally:
+        await service.stop()
+        await connection.close()
+
+
+def _trust_path(
+    app: web.Application, connection: LedgerConnection, store: BatchStore
+) -> AnchoringRuntime:
+    """The trust path's objects over ``connection`` and ``store`` (not started)."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    ledger = trust_path_ledger(
+        connection, settings.anchoring, call_timeout_s=settings.ledger.submit_timeout_s
+    )
+    identity = GatewayIdentity(connection.identity, connection.signer)
+    service = AnchoringService(
+        settings.anchoring,
+        store=store,
+        events=ctx.events,
+        ledger=ledger,
+        identity=identity,
+        publisher=ctx.hub,
+    )
+    evidence = Evidence(
+        store,
+        ctx.events,
+        fabric_channel=ledger.fabric_channel,
+        chaincode=ledger.chaincode,
+        note_signer=EcdsaNoteSigner(
+            settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
+            identity.identity.public_key,
+            identity.signer,
+        ),
+        origin_prefix=settings.anchoring.checkpoint_origin,
+    )
+    return AnchoringRuntime(service, evidence, connection, ledger)
+
+
+@contextlib.asynccontextmanager
+async def _leased(app: web.Application) -> AsyncIterator[None]:
+    """Several gateways on one PostgreSQL: the trust path runs on the anchor lease's
+    holder only, over an outbox fenced by the lease (see gateway.anchoring.leader), and
+    learns of the events other processes commit from the channels' heads."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    anchoring = settings.anchoring
+    connect = app.get(ANCHORING_CONNECT, open_ledger)
+    lease = Lease(ctx.engine, ttl_ms=anchoring.lease_ttl_ms)
+    heads_period_s = max(0.02, anchoring.batch_max_ms / 2000.0)
+    heads: dict[int, asyncio.Task[None]] = {}
+
+    async def start() -> AnchoringRuntime:
+        connection = connect(settings)
+        try:
+            built = _trust_path(app, connection, BatchStore(ctx.engine, fence=lease.fence))
+            await built.service.start()
+        except BaseException:
+            await connection.close()
+            raise
+        heads[id(built)] = asyncio.create_task(
+            built.service.follow_heads(ctx.events.heads, heads_period_s), name="anchoring-heads"
+        )
+        return built
+
+    async def stop(built: AnchoringRuntime) -> None:
+        await cancel_and_wait(heads.pop(id(built), None))
+        await built.service.stop()
+        await built.connection.close()
+
+    leader: AnchorLeader[AnchoringRuntime] = AnchorLeader(
+        lease,
+        start=start,
+        stop=stop,
+        renew_ms=anchoring.lease_renew_ms,
+        retry_ms=anchoring.lease_retry_ms,
+    )
+
+    def committed(items: Sequence[Committed]) -> None:
+        if leader.active is not None:
+            leader.active.service.on_committed(items)
+
+    def admit(item: NewEvent) -> None:
+        if leader.active is not None:
+            leader.active.service.admit(item)
+
+    ctx.pipeline.add_listener(committed)
+    ctx.pipeline.add_admission_check(admit)
+    app[ANCHOR_LEADER] = leader
+    leader.start()
+    try:
+        yield
+    finally:
+        await leader.stop()
+
+
+async def _marketplace(app: web.Application) -> AsyncIterator[None]:
+    """The marketplace on the trust path's ledger connection (or without a ledger when
+    the trust path is off: auctions still run, settlement and premium rooms do not)."""
+    ctx = app[CONTEXT]
+    runtime = app.get(ANCHORING)
+    ledger = handle_from_anchoring(runtime.connection, owns=False) if runtime else None
+    service = MarketplaceService(
+        authorizer=ctx.authorizer,
+        pipeline=ctx.pipeline,
+        events=ctx.events,
+        identities=ctx.auth,
+        limits=ctx.limits,
+        ledger=ledger,
+        evidence=runtime.evidence if runtime else None,
+        emit_roles=frozenset(
+            r.strip() for r in ctx.settings.gateway.authz_emit_roles.split(",") if r.strip()
+        ),
+        premium_pattern="premium-*",
+    )
+    await service.start()
+    app[MARKETPLACE].service = service
+    log.info("marketplace running (ledger: %s)", ledger.kind if ledger else "none")
+    try:
+        yield
+    finally:
+        app[MARKETPLACE].service = None
+        await service.stop()

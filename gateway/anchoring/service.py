@@ -25,16 +25,13 @@ from gateway.anchoring.follower import Follower
 from gateway.anchoring.ledger import AnchorLedger
 from gateway.anchoring.outbox import BatchStore, StoredBatch
 from gateway.anchoring.worker import ChannelWorker
+from gateway.clock import Clock, now_ms
 from gateway.config import AnchoringSettings
 from gateway.events.pipeline import Committed
 from gateway.events.publisher import StatusChange, StatusPublisher
 from gateway.store.events import EventRepository, NewEvent
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclasses.dataclass
@@ -54,7 +51,7 @@ class AnchoringService:
         ledger: AnchorLedger,
         identity: GatewayIdentity,
         publisher: StatusPublisher | None = None,
-        clock: Callable[[], int] = _now_ms,
+        clock: Clock = now_ms,
         rng: random.Random | None = None,
         follow: bool = True,
     ) -> None:

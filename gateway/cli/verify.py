@@ -16,10 +16,11 @@ import json
 from pathlib import Path
 
 from gateway.anchoring.audit import verify_on_ledger
-from gateway.anchoring.connect import open_auditor
+from gateway.anchoring.ledger import auditor_ledger
 from gateway.anchoring.proof import Check, EventProof, verify_offline
 from gateway.config import load_settings
 from gateway.errors import InvalidInput
+from gateway.ledger.connection import open_ledger
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,12 +52,12 @@ def _load(path: str) -> EventProof:
 async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
     proof = _load(args.proof)
     settings = load_settings()
-    conn = open_auditor(settings, args.peer, args.msp, msp_id=args.msp_id)
+    conn = open_ledger(settings, peer=args.peer, msp_dir=args.msp, msp_id=args.msp_id)
     try:
         verdict = verify_offline(proof, conn.trust, gateway_msp=args.gateway_msp)
         checks = list(verdict.checks)
         if not args.offline:
-            checks += await verify_on_ledger(proof, conn.ledger)
+            checks += await verify_on_ledger(proof, auditor_ledger(conn))
         where = f"{conn.kind} ledger as {conn.msp_id}"
     finally:
         await conn.close()

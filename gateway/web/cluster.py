@@ -31,8 +31,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.anchoring.leader import AnchorLeader
+from gateway.context import CONTEXT
 from gateway.stream.frames import event_packet
-from gateway.web.state import CONTEXT
 
 log = logging.getLogger(__name__)
 

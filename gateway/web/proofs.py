@@ -1,12 +1,8 @@
 """The trust path's HTTP side: proofs, checkpoints, consistency, anchoring status.
 
-``install(app)`` (called by the app factory) adds the routes and a
-``cleanup_ctx`` entry that connects the trust path to the ledger, starts the
-:class:`~gateway.anchoring.service.AnchoringService` after the store is
-migrated, plugs it into the pipeline (committed events, admission) and the
-hub (status pushes), and stops it before the pipeline stops. Tests and tools
-may set :data:`ANCHORING_CONNECT` on the app before it starts to choose the
-ledger connection.
+``install(app)`` (called by the app factory) adds the routes. The trust path
+itself is started by the app factory (:mod:`gateway.app`), which puts it in
+the :data:`~gateway.context.ANCHORING` slot these routes read.
 
 Routes (reads need a session allowed to read the channel, like the event reads):
 
@@ -19,57 +15,20 @@ Routes (reads need a session allowed to read the channel, like the event reads):
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
-import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-
 from aiohttp import web
 
-from gateway.anchoring.checkpoint import EcdsaNoteSigner
-from gateway.anchoring.connect import Connection, open_anchoring
 from gateway.anchoring.errors import AnchoringUnavailable
-from gateway.anchoring.evidence import Evidence
-from gateway.anchoring.leader import AnchorLeader
-from gateway.anchoring.lease import Lease
-from gateway.anchoring.outbox import BatchStore
-from gateway.anchoring.service import AnchoringService
-from gateway.cluster import is_shared
-from gateway.config import Settings
+from gateway.context import ANCHORING, AnchoringRuntime
 from gateway.errors import InvalidInput
-from gateway.events.pipeline import Committed
-from gateway.store.events import NewEvent
-from gateway.tasks import cancel_and_wait
 from gateway.web.cluster import ANCHOR_LEADER
 from gateway.web.routes import _int_param, _json, _readable_channel
-from gateway.web.state import CONTEXT
-
-log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class AnchoringRuntime:
-    service: AnchoringService
-    evidence: Evidence
-    connection: Connection
-    # Several gateways: the task reading the channels' heads from the shared store.
-    heads: asyncio.Task[None] | None = None
-
-
-ANCHORING: web.AppKey[AnchoringRuntime] = web.AppKey("anchorline_anchoring", AnchoringRuntime)
-ANCHORING_CONNECT: web.AppKey[Callable[[Settings], Connection]] = web.AppKey(
-    "anchorline_anchoring_connect",
-    Callable[[Settings], Connection],  # type: ignore[arg-type]
-)
 
 routes = web.RouteTableDef()
 
 
 def install(app: web.Application) -> None:
-    """Add the trust path's routes and its start/stop to ``app``."""
+    """Add the trust path's routes to ``app``."""
     app.add_routes(routes)
-    app.cleanup_ctx.append(_anchoring)
 
 
 def runtime(app: web.Application) -> AnchoringRuntime:
@@ -81,128 +40,12 @@ def runtime(app: web.Application) -> AnchoringRuntime:
                 return leader.active
             raise AnchoringUnavailable(
                 "this gateway does not hold the anchor lease now: another gateway of the "
-                "same store anchors (ask it, or retry: a balancer spreads requests)"
+                "same store anchors (retry: the balancer sends the request elsewhere)"
             )
         raise AnchoringUnavailable(
             "this gateway runs without the trust path (anchoring.enabled is off)"
         )
     return found
-
-
-def _build(app: web.Application, connection: Connection, store: BatchStore) -> AnchoringRuntime:
-    ctx = app[CONTEXT]
-    settings = ctx.settings
-    identity = connection.identity
-    service = AnchoringService(
-        settings.anchoring,
-        store=store,
-        events=ctx.events,
-        ledger=connection.ledger,
-        identity=identity,
-        publisher=ctx.hub,
-    )
-    evidence = Evidence(
-        store,
-        ctx.events,
-        fabric_channel=connection.ledger.fabric_channel,
-        chaincode=connection.ledger.chaincode,
-        note_signer=EcdsaNoteSigner(
-            settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
-            identity.identity.public_key,
-            identity.signer,
-        ),
-        origin_prefix=settings.anchoring.checkpoint_origin,
-    )
-    return AnchoringRuntime(service, evidence, connection)
-
-
-async def _anchoring(app: web.Application) -> AsyncIterator[None]:
-    ctx = app[CONTEXT]
-    settings = ctx.settings
-    if not settings.anchoring.enabled:
-        yield
-        return
-    if is_shared(ctx.engine):
-        async with _leased(app):
-            yield
-        return
-    connect = app.get(ANCHORING_CONNECT, open_anchoring)
-    connection = connect(settings)
-    built = _build(app, connection, BatchStore(ctx.engine))
-    service = built.service
-    ctx.pipeline.add_listener(service.on_committed)
-    ctx.pipeline.add_admission_check(service.admit)
-    try:
-        await service.start()
-    except BaseException:
-        await connection.close()
-        raise
-    app[ANCHORING] = built
-    log.info(
-        "trust path running: ledger=%s channel=%s chaincode=%s",
-        connection.kind,
-        connection.ledger.fabric_channel,
-        connection.ledger.chaincode,
-    )
-    try:
-        yield
-    finally:
-        await service.stop()
-        await connection.close()
-
-
-@contextlib.asynccontextmanager
-async def _leased(app: web.Application) -> AsyncIterator[None]:
-    """The trust path on the anchor lease's holder (see gateway.anchoring.leader)."""
-    ctx = app[CONTEXT]
-    settings = ctx.settings
-    anchoring = settings.anchoring
-    connect = app.get(ANCHORING_CONNECT, open_anchoring)
-    lease = Lease(ctx.engine, ttl_ms=anchoring.lease_ttl_ms)
-    heads_period_s = max(0.02, anchoring.batch_max_ms / 2000.0)
-
-    async def start() -> AnchoringRuntime:
-        connection = connect(settings)
-        try:
-            built = _build(app, connection, BatchStore(ctx.engine, fence=lease.fence))
-            await built.service.start()
-        except BaseException:
-            await connection.close()
-            raise
-        built.heads = asyncio.create_task(
-            built.service.follow_heads(ctx.events.heads, heads_period_s), name="anchoring-heads"
-        )
-        return built
-
-    async def stop(built: AnchoringRuntime) -> None:
-        await cancel_and_wait(built.heads)
-        await built.service.stop()
-        await built.connection.close()
-
-    leader: AnchorLeader[AnchoringRuntime] = AnchorLeader(
-        lease,
-        start=start,
-        stop=stop,
-        renew_ms=anchoring.lease_renew_ms,
-        retry_ms=anchoring.lease_retry_ms,
-    )
-
-    def committed(items: Sequence[Committed]) -> None:
-        if leader.active is not None:
-            leader.active.service.on_committed(items)
-
-    def admit(item: NewEvent) -> None:
-        if leader.active is not None:
-            leader.active.service.admit(item)
-
-    ctx.pipeline.add_listener(committed)
-    ctx.pipeline.add_admission_check(admit)
-    app[ANCHOR_LEADER] = leader
-    leader.start()
-    try:
-        yield
-    finally:
-        await leader.stop()
 
 
 def _seq(request: web.Request) -> int:

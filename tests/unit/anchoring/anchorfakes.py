@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.anchoring.batcher import Batcher, GatewayIdentity
 from gateway.anchoring.ledger import AnchoredEvent, CommitOutcome
 from gateway.anchoring.outbox import BatchStore, StoredBatch
+from gateway.clock import now_ms
 from gateway.events.canonical import canonical_json
 from gateway.events.model import SignedEvent
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.msp import MspFolder, load_msp
 from gateway.identity.signing import sign_message
-from gateway.ledger.errors import EndorseError, LedgerUnavailable
-from gateway.ledger.events import Checkpoint
+from gateway.ledger.errors import EndorseError, SubmitUnavailable
+from gateway.ledger.protocol.events import Checkpoint
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository, NewEvent
 from gateway.store.models import identities
@@ -78,9 +78,7 @@ async def add_events(setup: Setup, channel: str, count: int, start: int = 0) -> 
         ev = SignedEvent(
             body["id"], channel, "bid", body["payload"], body["client_ts"], signature, canonical
         )
-        items.append(
-            NewEvent(ev, setup.member.identity.fingerprint, "Org2MSP", int(time.time() * 1000))
-        )
+        items.append(NewEvent(ev, setup.member.identity.fingerprint, "Org2MSP", now_ms()))
     results = await setup.events.append(items)
     return [r.stored.seq for r in results]
 
@@ -139,7 +137,7 @@ class FakeAnchorLedger:
         self.submits += 1
         if self.unavailable > 0:
             self.unavailable -= 1
-            raise LedgerUnavailable("no orderers could be reached", stage="submit")
+            raise SubmitUnavailable("no orderers could be reached")
         if self.refuse:
             raise _refusal(self.refuse)
         self._block += 1
@@ -207,7 +205,7 @@ class FakeAnchorLedger:
 
 
 def _refusal(message: str) -> EndorseError:
-    err = EndorseError(f"endorsement failed: chaincode response 500, {message}", stage="endorse")
+    err = EndorseError(f"endorsement failed: chaincode response 500, {message}")
     err.details["chaincode_message"] = message
     return err
 

@@ -18,7 +18,7 @@ from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
 from gateway.store.shared import SqliteOwner, shared_secret
 from tests.integration.gateway.support import PgCluster
-from tests.unit.store.test_gw_store import new
+from tests.unit.store.test_store import new
 
 pytestmark = pytest.mark.postgres
 
