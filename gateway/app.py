@@ -70,8 +70,9 @@ from gateway.store.events import EventRepository
 from gateway.store.trust import EventStatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
+from gateway.stream.redis_fanout import RedisFanOut
 from gateway.tasks import cancel_and_wait
-from gateway.web.cluster import ANCHOR_LEADER
+from gateway.web.cluster import ANCHOR_LEADER, PROCESS
 from gateway.web.cluster import install as install_cluster
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
@@ -237,6 +238,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 prepare=_migrate if gs.migrate_on_start else None,
             )
         )
+        fanout = ctx.hub.fanout
+        if isinstance(fanout, RedisFanOut):
+            await fanout.start()
+            stack.push_async_callback(fanout.stop)
+            app[PROCESS].probes.append(fanout.probe)
         await ctx.pipeline.start()
         expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
         log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)

@@ -116,7 +116,9 @@ class GatewaySettings:
     ping_interval_s: int = 25
     ping_timeout_s: int = 20
     # How committed events and statuses reach the subscribers: "local" writes to
-    # this process's connections (see gateway/stream/fanout.py).
+    # this process's connections (see gateway/stream/fanout.py); "redis": several
+    # gateway processes on one PostgreSQL, through Redis at redis_url
+    # (gateway/stream/redis_fanout.py).
     fanout: str = "local"
 
 

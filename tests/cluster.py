@@ -361,6 +361,7 @@ def cluster(
             "ANCHORLINE_HOME": str(home),
             "ANCHORLINE_GATEWAY_DATABASE_URL": database_url,
             "ANCHORLINE_GATEWAY_REDIS_URL": server.url if server else "",
+            "ANCHORLINE_GATEWAY_FANOUT": "redis" if server else "local",
             **(settings or {}),
         }
         gateways = [GatewayProcess(folder / f"g{i}", i, common) for i in range(processes)]

@@ -108,3 +108,16 @@ def test_a_second_process_on_one_sqlite_file(tmp_path: Path) -> None:
         assert first.health() is not None  # the first one keeps serving
     finally:
         assert first.stop() == 0
+
+
+def test_redis_unreachable_at_start(tmp_path: Path, postgres_cluster: PgCluster) -> None:
+    line = _error_line(
+        _run_gateway(
+            tmp_path,
+            database_url=postgres_cluster.new_database(),
+            fanout="redis",
+            redis_url=f"redis://:secret@127.0.0.1:{free_port()}/0",
+        )
+    )
+    assert line.startswith("error AL1001: gateway.redis_url: cannot reach Redis at"), line
+    assert "secret" not in line
