@@ -5,6 +5,7 @@ lose, duplicate and reorder nothing."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def _delivery_problems(members: list[CountingClient], channel: str, total: int) 
 
 
 def _first_bad(raw: list[int]) -> str:
-    for a, b in zip(raw, raw[1:], strict=False):
+    for a, b in itertools.pairwise(raw):
         if b <= a:
             return f"{a} then {b}"
     return "?"
