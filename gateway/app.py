@@ -243,6 +243,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await fanout.start()
             stack.push_async_callback(fanout.stop)
             app[PROCESS].probes.append(fanout.probe)
+            fanout.relay_invalidations(ctx.authorizer)
         await ctx.pipeline.start()
         expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
         log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)

@@ -27,7 +27,10 @@ with the store's heads, so a lost *last* message is noticed too. While
 Redis is unreachable the subscriber reconnects with backoff and the tail
 check keeps delivering from the store alone.
 
-Status packets (outside the sequence) are delivered as they come.
+Status packets (outside the sequence) are delivered as they come. Access
+invalidations (a revoked grant, a closed auction) are relayed on
+``anchorline:ctl`` to every process's authorizer (:meth:`RedisFanOut.relay_invalidations`),
+so a member who lost access is kicked from the rooms of every gateway.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -53,6 +56,7 @@ from gateway.stream.frames import Outgoing, ws_text_frame
 log = logging.getLogger(__name__)
 
 PREFIX = "anchorline:c:"
+CONTROL = "anchorline:ctl"
 _EVENT, _STATUS = b"e", b"s"
 _FILL_PAGE = 1000
 
@@ -94,6 +98,18 @@ class FanOutStats:
     lag_ms: float = 0.0  # commit → delivery here, of the last event from another process
 
 
+class Invalidator(Protocol):
+    """What the relay needs of ``gateway.auth.authorizer.Authorizer``."""
+
+    def on_invalidate(
+        self, listener: Callable[[str | None, str | None], Awaitable[None]]
+    ) -> None: ...
+
+    async def invalidate(
+        self, *, fingerprint: str | None = None, channel: str | None = None
+    ) -> None: ...
+
+
 class RedisFanOut:
     """See the module docstring."""
 
@@ -122,7 +138,23 @@ class RedisFanOut:
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: aioredis.Redis | None = None
+        self._authorizer: Invalidator | None = None
+        # Invalidations from other processes being applied here: not published again.
+        self._relayed: list[tuple[str | None, str | None]] = []
         self.stats = FanOutStats()
+
+    def relay_invalidations(self, authorizer: Invalidator) -> None:
+        """Publish this process's access invalidations and apply the others'."""
+        self._authorizer = authorizer
+
+        async def publish(fingerprint: str | None, channel: str | None) -> None:
+            if (fingerprint, channel) in self._relayed:
+                self._relayed.remove((fingerprint, channel))
+            else:
+                body = orjson.dumps({"f": fingerprint, "c": channel})
+                self._outbox.put_nowait((CONTROL, b"i|" + self.process + b"|" + body))
+
+        authorizer.on_invalidate(publish)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -341,6 +373,7 @@ class RedisFanOut:
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(PREFIX + "*")
+                await pubsub.subscribe(CONTROL)
                 if not self.stats.redis_up:
                     log.info("Redis is back: fan-out resumes (gaps are read from the store)")
                 self.stats.redis_up = True
@@ -362,10 +395,13 @@ class RedisFanOut:
             delay = min(2.0, delay * 2)
 
     def _received(self, message: Mapping[str, Any]) -> None:
-        if message.get("type") != "pmessage":
-            return
         name, data = message.get("channel"), message.get("data")
         if not isinstance(name, bytes) or not isinstance(data, bytes):
+            return
+        if message.get("type") == "message" and name == CONTROL.encode():
+            self._control(data)
+            return
+        if message.get("type") != "pmessage":
             return
         kind, process, seq_text, stamp, sio = data.split(b"|", 4)
         if process == self.process:
@@ -378,6 +414,21 @@ class RedisFanOut:
             return
         self.stats.lag_ms = max(0.0, self._clock() * 1000 - int(stamp))
         self._arrive(channel, [RoomPacket(int(seq_text), packet)])
+
+    def _control(self, data: bytes) -> None:
+        kind, process, body = data.split(b"|", 2)
+        if kind != b"i" or process == self.process or self._authorizer is None:
+            return
+        what = orjson.loads(body)
+        asyncio.get_running_loop().create_task(self._apply(what.get("f"), what.get("c")))
+
+    async def _apply(self, fingerprint: str | None, channel: str | None) -> None:
+        assert self._authorizer is not None
+        self._relayed.append((fingerprint, channel))
+        try:
+            await self._authorizer.invalidate(fingerprint=fingerprint, channel=channel)
+        except Exception:
+            log.exception("applying another gateway's access invalidation failed")
 
 
 def _safe(url: str) -> str:

@@ -102,3 +102,27 @@ async def test_own_messages_coming_back_are_ignored() -> None:
     fanout = _fanout(room, store)
     fanout._received(_message(fanout, 1, process=fanout.process))
     assert room.seqs == [] and fanout.stats.received == 0
+
+
+async def test_an_access_invalidation_reaches_the_other_process_once() -> None:
+    from gateway.auth.authorizer import Authorizer, ConfigPolicy
+
+    here, there = (
+        Authorizer([ConfigPolicy("*=member", "member")], 30),
+        Authorizer([ConfigPolicy("*=member", "member")], 30),
+    )
+    kicked: list[tuple[str | None, str | None]] = []
+
+    async def hub(fingerprint: str | None, channel: str | None) -> None:
+        kicked.append((fingerprint, channel))
+
+    there.on_invalidate(hub)
+    a, b = _fanout(Room(), Store(0)), _fanout(Room(), Store(0))
+    a.relay_invalidations(here)
+    b.relay_invalidations(there)
+    await here.invalidate(fingerprint="f1", channel="c")
+    name, body = a._outbox.get_nowait()
+    b._received({"type": "message", "channel": name.encode(), "data": body})
+    await asyncio.sleep(0.01)
+    assert kicked == [("f1", "c")]
+    assert b._outbox.empty()  # applied, not published back
