@@ -167,7 +167,7 @@ class RedisFanOut:
         except (RedisError, OSError) as exc:
             await client.aclose()
             raise ConfigError(
-                f"gateway.redis_url: cannot reach Redis at {_safe(self._url)}: {exc}"
+                f"gateway.redis_url: cannot reach Redis at {safe_url(self._url)}: {exc}"
             ) from None
         self._redis = client
         self.stats.redis_up = True
@@ -431,7 +431,7 @@ class RedisFanOut:
             log.exception("applying another gateway's access invalidation failed")
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password."""
     head, sep, tail = url.rpartition("@")
     if not sep:
