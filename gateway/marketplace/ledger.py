@@ -14,13 +14,17 @@ must be signed by that member.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gateway.identity.msp import Identity
 from gateway.identity.signing import Signer
 from gateway.ledger.client import Timeouts
-from gateway.ledger.connection import LedgerConnection
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.transport import GatewayTransport
+
+if TYPE_CHECKING:
+    # Only the type: the connection module reads the settings, which the domain must not load.
+    from gateway.ledger.connection import LedgerConnection
 
 
 class LedgerHandle:
