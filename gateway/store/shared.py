@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import TextIO
 
@@ -23,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.clock import now_ms
 from gateway.errors import ConfigError
 from gateway.store.models import shared_secrets
 
@@ -34,7 +34,7 @@ async def shared_secret(engine: AsyncEngine, name: str, size: int = 32) -> bytes
     async with engine.begin() as conn:
         await conn.execute(
             pg_insert(shared_secrets)
-            .values(name=name, value=secrets.token_bytes(size), created_ms=int(time.time() * 1000))
+            .values(name=name, value=secrets.token_bytes(size), created_ms=now_ms())
             .on_conflict_do_nothing(index_elements=[shared_secrets.c.name])
         )
         value = (

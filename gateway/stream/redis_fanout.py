@@ -40,7 +40,6 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -48,6 +47,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.clock import Clock, now_ms
 from gateway.errors import ConfigError
 from gateway.events.model import StoredEvent
 from gateway.stream.fanout import LocalFanOut, RoomPacket
@@ -121,7 +121,7 @@ class RedisFanOut:
         events: EventSource,
         gap_grace_s: float = 0.05,
         tail_check_s: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = now_ms,
     ) -> None:
         if not url:
             raise ConfigError(
@@ -341,7 +341,7 @@ class RedisFanOut:
     # -- Redis -----------------------------------------------------------------------------
 
     def _publish(self, channel: str, kind: bytes, seq: int, packet: Outgoing) -> None:
-        stamp = int(self._clock() * 1000)
+        stamp = self._clock()
         body = b"|".join((kind, self.process, str(seq).encode(), str(stamp).encode()))
         self._outbox.put_nowait((PREFIX + channel, body + b"|" + packet.sio.encode("utf-8")))
 
@@ -412,7 +412,7 @@ class RedisFanOut:
         if kind == _STATUS:
             self._local.deliver(channel, [RoomPacket(-1, packet)])
             return
-        self.stats.lag_ms = max(0.0, self._clock() * 1000 - int(stamp))
+        self.stats.lag_ms = float(max(0, self._clock() - int(stamp)))
         self._arrive(channel, [RoomPacket(int(seq_text), packet)])
 
     def _control(self, data: bytes) -> None:

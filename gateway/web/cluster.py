@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.anchoring.leader import AnchorLeader
+from gateway.clock import now_ms
 from gateway.context import CONTEXT
 from gateway.stream.frames import event_packet
 
@@ -44,7 +45,7 @@ ANCHOR_LEADER: web.AppKey[AnchorLeader[Any]] = web.AppKey("anchorline_anchor_lea
 @dataclasses.dataclass
 class ProcessState:
     pid: int = dataclasses.field(default_factory=os.getpid)
-    started: float = dataclasses.field(default_factory=time.time)
+    started_ms: int = dataclasses.field(default_factory=now_ms)
     draining: bool = False
     # Extra health fields and gauges from other parts (the Redis fan-out's lag).
     probes: list[Callable[[], dict[str, float | int | str | None]]] = dataclasses.field(
