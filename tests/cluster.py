@@ -200,11 +200,14 @@ defaults
 
 frontend anchorline
     bind 127.0.0.1:{port}
+    # Socket.IO over WebSocket only: long-polling would spread one client's requests
+    # over several gateways, which share no Engine.IO session.
+    http-request deny deny_status 400 if {{ path_beg /socket.io/ }} !{{ hdr(upgrade) -i websocket }}
     default_backend gateways
 
 backend gateways
-    # Socket.IO over WebSocket only: one TCP connection per client, so no sticky
-    # sessions; any gateway serves any client (sessions live in PostgreSQL).
+    # One TCP connection per client, so no sticky sessions; any gateway serves any
+    # client (sessions, tokens and events live in PostgreSQL).
     balance leastconn
     option httpchk GET /healthz
     http-check expect status 200

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, cluster
+from tests.cluster import Cluster, cluster, http_json
 from tests.integration.scaleout.support import (
     CountingClient,
     Load,
@@ -88,6 +88,7 @@ async def test_clients_spread_over_gateways_see_every_event_once_in_order(
     ) as c:
         async with clients(c.url, world, channel, 2 * processes) as members:
             spread = _spread(c)
+            polling, _ = http_json(f"{c.url}/socket.io/?EIO=4&transport=polling")
             load = Load()
             await run_load(members, channel, 40, rate_per_client=50, load=load, deadline_s=60)
             total = len(load.acked)
@@ -100,6 +101,7 @@ async def test_clients_spread_over_gateways_see_every_event_once_in_order(
             problems = _delivery_problems(members, channel, total)
             health = [gw.health() or {} for gw in c.gateways]
         _report(f"{processes} gateways", load, view, members, clients_per_gateway=spread)
+    assert polling == 400  # the balancer lets WebSocket Socket.IO through only
     assert all(n >= 1 for n in spread), spread  # no sticky sessions needed: spread out
     assert total == load.sent
     assert view.seqs == list(range(1, view.stored + 1))
