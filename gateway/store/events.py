@@ -292,8 +292,9 @@ class EventRepository:
         try:
             return await self._append(batch)
         except IntegrityError:
-            # Another writer (a second gateway on the same PostgreSQL) took a
-            # sequence number or an id: reload the counters and try once more.
+            # Another writer of the same database took a sequence number or an id
+            # (in-memory SQLite, several repositories in tests): reload the counters
+            # and try once more. PostgreSQL takes the shared path above.
             self._next_seq.clear()
             try:
                 return await self._append(batch)
