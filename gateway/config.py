@@ -115,6 +115,8 @@ class GatewaySettings:
     # Engine.IO heartbeat; a long-polling request is held at most their sum.
     ping_interval_s: int = 25
     ping_timeout_s: int = 20
+    # SIGTERM: how long to wait for open connections once clients were told to go.
+    shutdown_timeout_s: float = 5.0
     # How committed events and statuses reach the subscribers: "local" writes to
     # this process's connections (see gateway/stream/fanout.py); "redis": several
     # gateway processes on one PostgreSQL, through Redis at redis_url

@@ -145,9 +145,21 @@ async def _drain(app: web.Application) -> None:
         # The server's side of each connection ends now, not at the heartbeat timeout.
         with contextlib.suppress(KeyError, ValueError, OSError):
             await server.disconnect(conn.sid)
+    # Engine.IO sessions the hub does not know yet (caught in their handshake) would
+    # otherwise hold the stop until the heartbeat timeout.
+    pending = [
+        sock
+        for eio_sid, sock in list(getattr(server.eio, "sockets", {}).items())
+        if eio_sid not in ctx.hub.connections
+    ]
+    for sock in pending:
+        with contextlib.suppress(Exception):
+            await sock.close(wait=False, abort=True)
     log.info(
-        "stopping: %d queued event(s) committed, %d client(s) told to reconnect, in %.0f ms",
+        "stopping: %d queued event(s) committed, %d client(s) told to reconnect, %d "
+        "half-open session(s) closed, in %.0f ms",
         queued,
         len(clients),
+        len(pending),
         (time.monotonic() - started) * 1000,
     )
