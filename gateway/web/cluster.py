@@ -134,6 +134,13 @@ async def _drain(app: web.Application) -> None:
 
     server = app[SOCKET_SERVER]
     clients = list(ctx.hub.connections.values())
+    # Engine.IO sessions the hub does not know yet (caught in their handshake) would
+    # otherwise hold the stop until the heartbeat timeout.
+    pending = [
+        sock
+        for eio_sid, sock in list(getattr(server.eio, "sockets", {}).items())
+        if eio_sid not in ctx.hub.connections
+    ]
     for conn in clients:
         if not conn.closed:
             conn.write(packet)
@@ -145,13 +152,6 @@ async def _drain(app: web.Application) -> None:
         # The server's side of each connection ends now, not at the heartbeat timeout.
         with contextlib.suppress(KeyError, ValueError, OSError):
             await server.disconnect(conn.sid)
-    # Engine.IO sessions the hub does not know yet (caught in their handshake) would
-    # otherwise hold the stop until the heartbeat timeout.
-    pending = [
-        sock
-        for eio_sid, sock in list(getattr(server.eio, "sockets", {}).items())
-        if eio_sid not in ctx.hub.connections
-    ]
     for sock in pending:
         with contextlib.suppress(Exception):
             await sock.close(wait=False, abort=True)
