@@ -195,6 +195,7 @@ async def phase_mode(root: Path, pg: PgCluster, args: argparse.Namespace) -> lis
                     cpu_s(redis.pid) if redis else 0.0,
                 )
                 result = await drive(gw.url, world, args, "bench")
+                result["events_per_commit"] = round(result["acked"] / max(1, _commits(gw.url)), 1)
                 after = (
                     cpu_s(gw.pid),
                     cpu_s(pg.pid or 0, True),
@@ -348,6 +349,16 @@ async def phase_takeover(root: Path, pg: PgCluster, args: argparse.Namespace) ->
     }
     print(json.dumps(result), flush=True)
     return result
+
+
+def _commits(url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("anchorline_commits_total "):
+                return int(float(line.split()[1]))
+    return 0
 
 
 def _holder(procs: list[GatewayProcess], timeout: float) -> GatewayProcess:
