@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -358,9 +359,16 @@ async def _leased(app: web.Application) -> AsyncIterator[None]:
         return built
 
     async def stop(built: AnchoringRuntime) -> None:
+        began = time.monotonic()
         await cancel_and_wait(heads.pop(id(built), None))
         await built.service.stop()
+        stopped = time.monotonic()
         await built.connection.close()
+        log.info(
+            "trust path stopped: service in %.0f ms, ledger connection in %.0f ms",
+            (stopped - began) * 1000,
+            (time.monotonic() - stopped) * 1000,
+        )
 
     leader: AnchorLeader[AnchoringRuntime] = AnchorLeader(
         lease,

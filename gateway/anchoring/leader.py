@@ -43,12 +43,14 @@ class AnchorLeader(Generic[T]):
         stop: Callable[[T], Awaitable[None]],
         renew_ms: int,
         retry_ms: int,
+        stop_timeout_s: float = 5.0,
     ) -> None:
         self.lease = lease
         self._start = start
         self._stop = stop
         self._renew_s = renew_ms / 1000.0
         self._retry_s = retry_ms / 1000.0
+        self._stop_timeout_s = stop_timeout_s
         self._task: asyncio.Task[None] | None = None
         self.active: T | None = None
         self.terms = 0  # how many times this process took the lease
@@ -123,7 +125,15 @@ class AnchorLeader(Generic[T]):
         self.held_since = None
         if active is not None:
             try:
-                await self._stop(active)
+                # Bounded: a stop that hangs (a ledger call that never returns) must not
+                # keep the process, and with it the lease's successor, waiting; writes
+                # of a trust path left running are fenced.
+                await asyncio.wait_for(self._stop(active), self._stop_timeout_s)
+            except TimeoutError:
+                log.error(
+                    "the trust path did not stop within %.0f s; releasing the lease anyway",
+                    self._stop_timeout_s,
+                )
             except Exception:
                 log.exception("stopping the trust path failed")
 

@@ -4,8 +4,9 @@ One :class:`EventRepository` is the single writer of a gateway process. On
 SQLite (one process) it keeps the next sequence number per channel in memory
 and assigns it inside the transaction that stores the event. On PostgreSQL
 any number of processes write the same channels: each commit takes its
-numbers from the channel's ``channel_heads`` row with one
-``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the same transaction.
+numbers from the channel's ``channel_heads`` row with
+``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the same transaction (all-new
+batches: one statement that also inserts the events, one round trip).
 The row lock it takes is held until the commit, so the commits of one
 channel are serialised in sequence order across processes: a reader never
 sees seq ``n + 1`` before ``n``, and a rolled-back commit gives its numbers
@@ -41,6 +42,32 @@ _ID_CHUNK = 500
 # between our look-up and our insert) is redone with a fresh look-up; each round
 # stores the ids another process took as duplicates, so a few rounds always end it.
 _SHARED_ATTEMPTS = 5
+# A shared-store commit of all-new events in one statement: the numbers come from the
+# channels' rows of channel_heads (locked in channel order, held to the end of the
+# statement's own transaction), each event gets its channel's next one in batch order.
+_ONE_STATEMENT = """
+WITH rows AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+        $7::bytea[], $8::bytea[], $9::bigint[]
+    ) WITH ORDINALITY AS r(channel, id, type, client_ts, signer, msp_id, signature, body,
+                           received_ms, ord)
+), wanted AS (
+    SELECT channel, count(*)::bigint AS n FROM rows GROUP BY channel
+), heads AS (
+    INSERT INTO channel_heads (channel, last_seq)
+    SELECT channel, n FROM wanted ORDER BY channel
+    ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + EXCLUDED.last_seq
+    RETURNING channel, last_seq
+)
+INSERT INTO events (channel, seq, id, type, client_ts, signer, msp_id, signature, body,
+                    received_ms)
+SELECT r.channel,
+       h.last_seq - w.n + row_number() OVER (PARTITION BY r.channel ORDER BY r.ord),
+       r.id, r.type, r.client_ts, r.signer, r.msp_id, r.signature, r.body, r.received_ms
+FROM rows r JOIN heads h ON h.channel = r.channel JOIN wanted w ON w.channel = r.channel
+RETURNING id, seq
+"""
 
 
 def _row_to_event(row: Any) -> StoredEvent:
@@ -336,7 +363,14 @@ class EventRepository:
         return results
 
     async def _append_shared(self, batch: Sequence[NewEvent]) -> list[AppendResult]:
-        lookup = False
+        if len({item.event.id for item in batch}) == len(batch):
+            # Duplicates are rare (a client retrying): first try the batch as all-new in
+            # one statement, one round trip; a unique-id violation undoes all of it.
+            try:
+                return await self._append_one_statement(batch)
+            except IntegrityError:
+                pass
+        lookup = True
         for _attempt in range(_SHARED_ATTEMPTS):
             try:
                 return await self._append_shared_once(batch, lookup)
@@ -348,6 +382,55 @@ class EventRepository:
             f"could not store events: {_SHARED_ATTEMPTS} commits in a row lost races on "
             "event ids; retry"
         )
+
+    async def _append_one_statement(self, batch: Sequence[NewEvent]) -> list[AppendResult]:
+        """The whole commit as :data:`_ONE_STATEMENT`, in its own transaction (asyncpg's
+        autocommit, not the adapter's BEGIN/COMMIT): sequence numbers taken from
+        ``channel_heads`` and the events inserted, atomically."""
+        columns: list[list[Any]] = [[] for _ in range(9)]
+        for item in batch:
+            ev = item.event
+            values = (
+                ev.channel,
+                ev.id,
+                ev.type,
+                ev.client_ts,
+                item.signer,
+                item.msp_id,
+                ev.signature,
+                ev.canonical,
+                item.received_ms,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            try:
+                rows = await driver.fetch(_ONE_STATEMENT, *columns)
+            except Exception as exc:
+                if type(exc).__name__ == "UniqueViolationError":
+                    raise IntegrityError(_ONE_STATEMENT, None, exc) from exc
+                raise DBAPIError(_ONE_STATEMENT, None, exc) from exc
+        seqs = {str(r["id"]): int(r["seq"]) for r in rows}
+        return [
+            AppendResult(
+                StoredEvent(
+                    channel=item.event.channel,
+                    seq=seqs[item.event.id],
+                    id=item.event.id,
+                    type=item.event.type,
+                    payload=item.event.payload,
+                    client_ts=item.event.client_ts,
+                    signer=item.signer,
+                    msp_id=item.msp_id,
+                    signature=item.event.signature,
+                    canonical=item.event.canonical,
+                    received_at_ms=item.received_ms,
+                )
+            )
+            for item in batch
+        ]
 
     async def _append_shared_once(
         self, batch: Sequence[NewEvent], lookup: bool

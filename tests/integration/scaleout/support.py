@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 
 from gateway.client.member import MemberClient
 from gateway.config import load_settings
+from gateway.events.signed import sign_event
 from gateway.identity.ca import EmbeddedCA
 from gateway.ledger.embedded import EmbeddedLedger, config_from_settings
 from gateway.store.engine import create_engine
@@ -100,6 +101,7 @@ class Load:
     acked: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> seq
     errors: dict[str, int] = dataclasses.field(default_factory=dict)
     retries: int = 0
+    duplicates: int = 0
 
 
 async def run_load(
@@ -119,13 +121,19 @@ async def run_load(
     async def one(i: int, client: CountingClient) -> None:
         for k in range(per_client):
             event_id = f"c{i}-e{k}"
+            # Signed once: a retry sends the same bytes, so the gateway answers a
+            # duplicate of a stored event, never a conflict.
+            signed = sign_event(
+                client.signer, channel=channel, type="bid", payload={"n": k, "by": i},
+                event_id=event_id,
+            )  # fmt: skip
             load.sent += 1
             while time.monotonic() < stop_at:
                 try:
                     if not client.connected:
                         await asyncio.sleep(0.05)
                         continue
-                    ack = await client.emit(channel, "bid", {"n": k, "by": i}, event_id=event_id)
+                    ack = await client.emit_signed(signed)
                 except Exception as exc:  # refused, timed out (no ack: the gateway died), cut
                     key = getattr(exc, "code", type(exc).__name__)
                     load.errors[str(key)] = load.errors.get(str(key), 0) + 1
@@ -133,6 +141,8 @@ async def run_load(
                     await asyncio.sleep(0.05)
                     continue
                 if ack.ok and ack.seq is not None:
+                    if ack.status == "duplicate":
+                        load.duplicates += 1  # stored by an attempt whose ack was lost
                     load.acked[event_id] = ack.seq
                     client.own.setdefault(channel, set()).add(ack.seq)
                     break

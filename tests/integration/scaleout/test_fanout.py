@@ -128,7 +128,7 @@ async def test_sigkill_of_a_gateway_that_does_not_anchor_and_a_redis_restart_los
             sessions = [m.session.session_id if m.session else None for m in members]
             load = Load()
             task = asyncio.create_task(
-                run_load(members, channel, 80, rate_per_client=20, load=load, deadline_s=120)
+                run_load(members, channel, 150, rate_per_client=20, load=load, deadline_s=120)
             )
             await wait_for(lambda: _count(load, 60), 30, "60 acks")
             other.kill()  # its clients reconnect through the balancer to the holder

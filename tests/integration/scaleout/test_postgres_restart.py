@@ -53,7 +53,7 @@ async def test_a_postgresql_restart_under_load_loses_nothing_acknowledged(
         async with clients(c.url, world, channel, 4) as members:
             load = Load()
             task = asyncio.create_task(
-                run_load(members, channel, 60, rate_per_client=15, load=load, deadline_s=150)
+                run_load(members, channel, 100, rate_per_client=15, load=load, deadline_s=150)
             )
             await wait_for(lambda: _count(load, 40), 30, "40 acks")
             acked_before = dict(load.acked)

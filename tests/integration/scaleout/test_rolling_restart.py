@@ -39,9 +39,11 @@ async def test_sigterm_rolling_restart_of_every_gateway_under_load_loses_nothing
         async with clients(c.url, world, channel, 6) as members:
             load = Load()
             task = asyncio.create_task(
-                run_load(members, channel, 50, rate_per_client=15, load=load, deadline_s=150)
+                run_load(members, channel, 250, rate_per_client=12, load=load, deadline_s=150)
             )
             for gw in c.gateways:
+                # Every stop happens under load (the load outlasts the three restarts).
+                assert not task.done(), "the load ended before every gateway restarted"
                 await wait_for(lambda: _some(load), 20, "events flowing")
                 was_holder = (gw.health() or {}).get("anchor_lease") == "held"
                 stopped_at = time.monotonic()
@@ -63,6 +65,7 @@ async def test_sigterm_rolling_restart_of_every_gateway_under_load_loses_nothing
         f"told_to_reconnect={told} reconnects={reconnects}"
     )
     assert exits == [0, 0, 0]
+    assert load.sent == 6 * 250
     assert len(load.acked) == load.sent
     assert view.seqs == list(range(1, view.stored + 1))
     assert sorted(load.acked.values()) == view.seqs  # zero lost, zero duplicate

@@ -23,12 +23,24 @@ from tests.unit.store.test_store import new
 pytestmark = pytest.mark.postgres
 
 
+_REPOS: list[EventRepository] = []
+
+
+def _repo(engine: AsyncEngine) -> EventRepository:
+    """A repository closed at the end of the test."""
+    repo = EventRepository(engine)
+    _REPOS.append(repo)
+    return repo
+
+
 @pytest.fixture
 async def engines(postgres_cluster: PgCluster) -> AsyncIterator[list[AsyncEngine]]:
     url = postgres_cluster.new_database()
     found = [create_engine(url) for _ in range(3)]
     await migrate(found[0])
     yield found
+    while _REPOS:
+        await _REPOS.pop().close()
     for engine in found:
         await engine.dispose()
 
@@ -36,7 +48,7 @@ async def engines(postgres_cluster: PgCluster) -> AsyncIterator[list[AsyncEngine
 async def test_writers_on_one_hot_channel_get_gap_free_ordered_sequences(
     engines: list[AsyncEngine],
 ) -> None:
-    repos = [EventRepository(e) for e in engines]
+    repos = [_repo(e) for e in engines]
     per_writer, batch = 60, 5
 
     async def write(k: int, repo: EventRepository) -> list[int]:
@@ -59,7 +71,7 @@ async def test_writers_on_one_hot_channel_get_gap_free_ordered_sequences(
 async def test_an_id_stored_by_another_writer_is_a_duplicate_and_takes_no_seq(
     engines: list[AsyncEngine],
 ) -> None:
-    a, b = EventRepository(engines[0]), EventRepository(engines[1])
+    a, b = _repo(engines[0]), _repo(engines[1])
     (first,) = await a.append([new("same", "c")])
     results = await b.append([new("same", "c"), new("other", "c")])
     assert results[0].duplicate and results[0].stored.seq == first.stored.seq
@@ -71,7 +83,7 @@ async def test_an_id_stored_by_another_writer_is_a_duplicate_and_takes_no_seq(
 async def test_concurrent_writers_of_the_same_ids_store_each_once(
     engines: list[AsyncEngine],
 ) -> None:
-    repos = [EventRepository(e) for e in engines]
+    repos = [_repo(e) for e in engines]
     ids = [f"e{i}" for i in range(40)]
     got = await asyncio.gather(*(r.append([new(i, "d") for i in ids]) for r in repos))
     fresh = [res for results in got for res in results if not res.duplicate]
@@ -136,3 +148,19 @@ def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
     again = SqliteOwner(tmp_path / "events.db")
     again.acquire()
     again.release()
+
+
+async def test_the_one_statement_commit_numbers_in_batch_order_and_refuses_a_stored_id(
+    engines: list[AsyncEngine],
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    repo = _repo(engines[0])
+    batch = [new(f"o{i}", "a" if i % 2 else "b") for i in range(6)]
+    results = await repo._append_one_statement(batch)
+    assert [r.stored.seq for r in results] == [1, 1, 2, 2, 3, 3]
+    assert [e.id for e in await repo.after("a", 0, 10)] == ["o1", "o3", "o5"]
+    with pytest.raises(IntegrityError):
+        await repo._append_one_statement([new("n1", "a"), new("o3", "a")])
+    (next_one,) = await repo.append([new("n2", "a")])
+    assert next_one.stored.seq == 4  # the refused statement took no number
