@@ -27,8 +27,9 @@ with the store's heads, so a lost *last* message is noticed too. While
 Redis is unreachable the subscriber reconnects with backoff and the tail
 check keeps delivering from the store alone.
 
-Status packets (outside the sequence) are delivered as they come. Access
-invalidations (a revoked grant, a closed auction) are relayed on
+Status packets (outside the sequence) are delivered as they come. Kicks (a
+session ended, a certificate revoked) and access invalidations (a revoked
+grant, a closed auction) are relayed on
 ``anchorline:ctl`` to every process's authorizer (:meth:`RedisFanOut.relay_invalidations`),
 so a member who lost access is kicked from the rooms of every gateway.
 """
@@ -50,7 +51,7 @@ from redis.exceptions import RedisError
 from gateway.clock import Clock, now_ms
 from gateway.errors import ConfigError
 from gateway.events.model import StoredEvent
-from gateway.stream.fanout import LocalFanOut, RoomPacket
+from gateway.stream.fanout import Kick, LocalFanOut, RoomPacket
 from gateway.stream.frames import Outgoing, ws_text_frame
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,12 @@ class RedisFanOut:
 
     def wants(self, channel: str) -> bool:
         return True  # other processes may have subscribers
+
+    def kick(self, kick: Kick) -> None:
+        """End the named connections here and, through ``anchorline:ctl``, everywhere."""
+        self._local.kick(kick)
+        body = orjson.dumps(dataclasses.asdict(kick))
+        self._outbox.put_nowait((CONTROL, b"k|" + self.process + b"|" + body))
 
     def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
         events = [p for p in packets if p.seq >= 0]
@@ -417,7 +424,12 @@ class RedisFanOut:
 
     def _control(self, data: bytes) -> None:
         kind, process, body = data.split(b"|", 2)
-        if kind != b"i" or process == self.process or self._authorizer is None:
+        if process == self.process:
+            return
+        if kind == b"k":
+            self._local.kick(Kick(**orjson.loads(body)))
+            return
+        if kind != b"i" or self._authorizer is None:
             return
         what = orjson.loads(body)
         asyncio.get_running_loop().create_task(self._apply(what.get("f"), what.get("c")))

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from gateway.events.model import StoredEvent
-from gateway.stream.fanout import RoomPacket
+from gateway.stream.fanout import Kick, RoomPacket
 from gateway.stream.frames import event_packet_raw
 from gateway.stream.redis_fanout import PREFIX, RedisFanOut
 
@@ -21,6 +21,10 @@ class Room:
     def __init__(self) -> None:
         self.seqs: list[int] = []
         self.present = True
+        self.kicks: list[Kick] = []
+
+    def kick(self, kick: Kick) -> None:
+        self.kicks.append(kick)
 
     def wants(self, channel: str) -> bool:
         return self.present
@@ -126,3 +130,14 @@ async def test_an_access_invalidation_reaches_the_other_process_once() -> None:
     await asyncio.sleep(0.01)
     assert kicked == [("f1", "c")]
     assert b._outbox.empty()  # applied, not published back
+
+
+async def test_a_kick_ends_connections_here_and_on_the_other_process() -> None:
+    here, there = Room(), Room()
+    a, b = _fanout(here, Store(0)), _fanout(there, Store(0))
+    kick = Kick("certificate_revoked", "AL1509", "revoked", fingerprint="f1")
+    a.kick(kick)
+    name, body = a._outbox.get_nowait()
+    b._received({"type": "message", "channel": name.encode(), "data": body})
+    assert here.kicks == [kick] and there.kicks == [kick]
+    assert b._outbox.empty()
