@@ -19,18 +19,23 @@ configured rules and ``context.authorizer.invalidate`` applies a revocation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from gateway import cluster
 from gateway.anchoring.batcher import GatewayIdentity
 from gateway.anchoring.checkpoint import EcdsaNoteSigner
 from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.leader import AnchorLeader
+from gateway.anchoring.lease import Lease
 from gateway.anchoring.ledger import trust_path_ledger
 from gateway.anchoring.outbox import BatchStore
 from gateway.anchoring.service import AnchoringService
@@ -54,10 +59,11 @@ from gateway.context import (
 from gateway.errors import ConfigError
 from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
-from gateway.events.pipeline import EventPipeline
+from gateway.events.model import NewEvent
+from gateway.events.pipeline import Committed, EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
-from gateway.ledger.connection import ledger_kind, open_ledger, profile_path
+from gateway.ledger.connection import LedgerConnection, ledger_kind, open_ledger, profile_path
 from gateway.ledger.connection_profile import load_profile
 from gateway.marketplace.ledger import handle_from_anchoring
 from gateway.marketplace.service import MarketplaceService
@@ -67,8 +73,11 @@ from gateway.store.events import EventRepository
 from gateway.store.trust import EventStatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
+from gateway.stream.redis_fanout import RedisFanOut
 from gateway.tasks import cancel_and_wait
 from gateway.web.access import access_middleware
+from gateway.web.cluster import ANCHOR_LEADER, PROCESS
+from gateway.web.cluster import install as install_cluster
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
@@ -258,6 +267,7 @@ def create_app(
     app[SOCKET_SERVER] = server
     sio.attach(app, server)
     app.add_routes(routes)
+    install_cluster(app)
     app.cleanup_ctx.append(_resources)
     # The trust path (batching, anchoring, proofs) starts after _resources, stops before
     # it; the marketplace, on the trust path's ledger connection, after the trust path.
@@ -271,26 +281,45 @@ def create_app(
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CONTEXT]
-    if ctx.settings.gateway.migrate_on_start:
+    gs = ctx.settings.gateway
+
+    async def _migrate() -> None:
         await migrate(ctx.engine)
-    await ctx.pipeline.start()
-    expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
-    watcher = app.get(REVOCATION)
-    crl_watch = (
-        asyncio.create_task(watcher.run(), name="crl-watcher") if watcher is not None else None
-    )
-    log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)
-    try:
-        yield
-    finally:
-        if crl_watch is not None:
-            await cancel_and_wait(crl_watch)
-        await cancel_and_wait(expiry)
-        await sio.shutdown(app[SOCKET_SERVER])
-        await ctx.hub.close()
-        await ctx.pipeline.stop()
-        await ctx.events.close()
-        await ctx.engine.dispose()
+
+    # The engine is disposed and the writer closed even when joining the store fails.
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ctx.engine.dispose)
+        stack.push_async_callback(ctx.events.close)
+        await stack.enter_async_context(
+            cluster.membership(
+                ctx.engine,
+                ctx.sessions,
+                token_secret_configured=bool(gs.token_secret),
+                prepare=_migrate if gs.migrate_on_start else None,
+            )
+        )
+        fanout = ctx.hub.fanout
+        if isinstance(fanout, RedisFanOut):
+            await fanout.start()
+            stack.push_async_callback(fanout.stop)
+            app[PROCESS].probes.append(fanout.probe)
+            fanout.relay_invalidations(ctx.authorizer)
+        await ctx.pipeline.start()
+        expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
+        watcher = app.get(REVOCATION)
+        crl_watch = (
+            asyncio.create_task(watcher.run(), name="crl-watcher") if watcher is not None else None
+        )
+        log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)
+        try:
+            yield
+        finally:
+            if crl_watch is not None:
+                await cancel_and_wait(crl_watch)
+            await cancel_and_wait(expiry)
+            await sio.shutdown(app[SOCKET_SERVER])
+            await ctx.hub.close()
+            await ctx.pipeline.stop()
 
 
 async def _anchoring(app: web.Application) -> AsyncIterator[None]:
@@ -302,16 +331,48 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
     if not settings.anchoring.enabled:
         yield
         return
+    if cluster.is_shared(ctx.engine):
+        async with _leased(app):
+            yield
+        return
     connect = app.get(ANCHORING_CONNECT, open_ledger)
     connection = connect(settings)
     try:
-        ledger = trust_path_ledger(
-            connection, settings.anchoring, call_timeout_s=settings.ledger.submit_timeout_s
-        )
+        built = _trust_path(app, connection, BatchStore(ctx.engine))
     except BaseException:
         await connection.close()
         raise
-    store = BatchStore(ctx.engine)
+    service, ledger = built.service, built.ledger
+    ctx.pipeline.add_listener(service.on_committed)
+    ctx.pipeline.add_admission_check(service.admit)
+    try:
+        await service.start()
+    except BaseException:
+        await connection.close()
+        raise
+    app[ANCHORING] = built
+    log.info(
+        "trust path running: ledger=%s channel=%s chaincode=%s",
+        connection.kind,
+        ledger.fabric_channel,
+        ledger.chaincode,
+    )
+    try:
+        yield
+    finally:
+        await service.stop()
+        await connection.close()
+
+
+def _trust_path(
+    app: web.Application, connection: LedgerConnection, store: BatchStore
+) -> AnchoringRuntime:
+    """The trust path's objects over ``connection`` and ``store`` (not started)."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    ledger = trust_path_ledger(
+        connection, settings.anchoring, call_timeout_s=settings.ledger.submit_timeout_s
+    )
     identity = GatewayIdentity(connection.identity, connection.signer)
     service = AnchoringService(
         settings.anchoring,
@@ -333,25 +394,71 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
         ),
         origin_prefix=settings.anchoring.checkpoint_origin,
     )
-    ctx.pipeline.add_listener(service.on_committed)
-    ctx.pipeline.add_admission_check(service.admit)
-    try:
-        await service.start()
-    except BaseException:
-        await connection.close()
-        raise
-    app[ANCHORING] = AnchoringRuntime(service, evidence, connection, ledger)
-    log.info(
-        "trust path running: ledger=%s channel=%s chaincode=%s",
-        connection.kind,
-        ledger.fabric_channel,
-        ledger.chaincode,
+    return AnchoringRuntime(service, evidence, connection, ledger)
+
+
+@contextlib.asynccontextmanager
+async def _leased(app: web.Application) -> AsyncIterator[None]:
+    """Several gateways on one PostgreSQL: the trust path runs on the anchor lease's
+    holder only, over an outbox fenced by the lease (see gateway.anchoring.leader), and
+    learns of the events other processes commit from the channels' heads."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    anchoring = settings.anchoring
+    connect = app.get(ANCHORING_CONNECT, open_ledger)
+    lease = Lease(ctx.engine, ttl_ms=anchoring.lease_ttl_ms)
+    heads_period_s = max(0.02, anchoring.batch_max_ms / 2000.0)
+    heads: dict[int, asyncio.Task[None]] = {}
+
+    async def start() -> AnchoringRuntime:
+        connection = connect(settings)
+        try:
+            built = _trust_path(app, connection, BatchStore(ctx.engine, fence=lease.fence))
+            await built.service.start()
+        except BaseException:
+            await connection.close()
+            raise
+        heads[id(built)] = asyncio.create_task(
+            built.service.follow_heads(ctx.events.heads, heads_period_s), name="anchoring-heads"
+        )
+        return built
+
+    async def stop(built: AnchoringRuntime) -> None:
+        began = time.monotonic()
+        await cancel_and_wait(heads.pop(id(built), None))
+        await built.service.stop()
+        stopped = time.monotonic()
+        await built.connection.close()
+        log.info(
+            "trust path stopped: service in %.0f ms, ledger connection in %.0f ms",
+            (stopped - began) * 1000,
+            (time.monotonic() - stopped) * 1000,
+        )
+
+    leader: AnchorLeader[AnchoringRuntime] = AnchorLeader(
+        lease,
+        start=start,
+        stop=stop,
+        renew_ms=anchoring.lease_renew_ms,
+        retry_ms=anchoring.lease_retry_ms,
     )
+
+    def committed(items: Sequence[Committed]) -> None:
+        if leader.active is not None:
+            leader.active.service.on_committed(items)
+
+    def admit(item: NewEvent) -> None:
+        if leader.active is not None:
+            leader.active.service.admit(item)
+
+    ctx.pipeline.add_listener(committed)
+    ctx.pipeline.add_admission_check(admit)
+    app[ANCHOR_LEADER] = leader
+    leader.start()
     try:
         yield
     finally:
-        await service.stop()
-        await connection.close()
+        await leader.stop()
 
 
 async def _marketplace(app: web.Application) -> AsyncIterator[None]:

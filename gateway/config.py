@@ -161,8 +161,12 @@ class GatewaySettings:
     # Engine.IO heartbeat; a long-polling request is held at most their sum.
     ping_interval_s: int = 25
     ping_timeout_s: int = 20
+    # SIGTERM: how long to wait for open connections once clients were told to go.
+    shutdown_timeout_s: float = 5.0
     # How committed events and statuses reach the subscribers: "local" writes to
-    # this process's connections (see gateway/stream/fanout.py).
+    # this process's connections (see gateway/stream/fanout.py); "redis": several
+    # gateway processes on one PostgreSQL, through Redis at redis_url
+    # (gateway/stream/redis_fanout.py).
     fanout: str = "local"
 
 
@@ -190,6 +194,13 @@ class AnchoringSettings:
     retry_max_ms: int = 5000
     # The C2SP checkpoint origin prefix; the channel name is appended ("<prefix>/<channel>").
     checkpoint_origin: str = "anchorline.local"
+    # Several gateways on one PostgreSQL: one anchors, by a lease renewed every
+    # lease_renew_ms that runs out lease_ttl_ms after its last renewal; the others
+    # try to take it every lease_retry_ms. A dead holder is replaced within
+    # lease_ttl_ms + lease_retry_ms.
+    lease_ttl_ms: int = 3000
+    lease_renew_ms: int = 1000
+    lease_retry_ms: int = 500
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,3 +59,14 @@ class AnchoringUnavailable(AnchoringError):
 
     code = "AL1707"
     http_status = 503
+
+
+class LeaseLost(AnchoringError):
+    """A trust-path write was refused: this process no longer holds the anchor lease.
+
+    Another gateway took the lease over (this one stalled past the lease's
+    expiry); the write is dropped so two anchorers never write the outbox.
+    """
+
+    code = "AL1720"
+    http_status = 503

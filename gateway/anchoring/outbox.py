@@ -13,13 +13,19 @@ without gaps; batch ``n + 1`` starts at batch ``n``'s ``last_seq + 1`` and
 carries its root as ``prev_root``; the unique constraints on
 ``(channel, number)`` and ``(channel, first_seq)`` make a second writer's
 duplicate fail instead of forking the chain.
+
+With a ``fence`` (several gateways on one PostgreSQL: the anchor lease's
+:meth:`~gateway.anchoring.lease.Lease.fence`) every write transaction checks
+first that this process still holds the lease, so a replaced anchorer can
+write nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from sqlalchemy import and_, delete, func, insert, select, update
@@ -130,11 +136,23 @@ def _to_batch(row: Any) -> StoredBatch:
     )
 
 
+Fence = Callable[[AsyncConnection], Awaitable[None]]
+
+
 class BatchStore:
     """Reads and writes ``batches``, ``anchors``, ``batch_leaves``, ``event_statuses``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, fence: Fence | None = None) -> None:
         self._engine = engine
+        self._fence = fence
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, fenced when the store has a fence."""
+        async with self._engine.begin() as conn:
+            if self._fence is not None:
+                await self._fence(conn)
+            yield conn
 
     # -- batches -------------------------------------------------------------------------
 
@@ -150,7 +168,7 @@ class BatchStore:
             raise StoreDamaged(
                 f"batch {record.batch_id}: {len(leaves)} leaves for a count of {record.leaf_count}"
             )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 insert(batches).values(
                     channel=record.channel,
@@ -348,7 +366,7 @@ class BatchStore:
 
     async def mark_confirmed(self, batch: StoredBatch, tx_id: str, *, now_ms: int) -> StoredBatch:
         """The anchor transaction ``tx_id`` was accepted for ordering."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(batches).where(batches.c.id == batch.row_id).values(state=CONFIRMED)
             )
@@ -370,7 +388,7 @@ class BatchStore:
         self, batch: StoredBatch, tx_id: str, block_number: int, *, now_ms: int
     ) -> StoredBatch:
         """Committed VALID in ``block_number`` by ``tx_id`` and read back from another org."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(batches).where(batches.c.id == batch.row_id).values(state=FINALIZED)
             )
@@ -392,7 +410,7 @@ class BatchStore:
 
     async def note_attempt(self, batch: StoredBatch, error: str | None) -> None:
         """Count one anchoring attempt and remember its failure (visible in status)."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(anchors)
                 .where(anchors.c.batch_id == batch.row_id)
@@ -429,7 +447,7 @@ class BatchStore:
         return None if value is None else str(value)
 
     async def set_cursor(self, name: str, value: str, *, now_ms: int) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             done = await conn.execute(
                 update(trust_cursors)
                 .where(trust_cursors.c.name == name)

@@ -11,11 +11,12 @@ Every status change is stored first, then pushed through the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.anchoring.batcher import Batcher, GatewayIdentity
@@ -140,6 +141,25 @@ class AnchoringService:
         for channel, seq in top.items():
             self._progress.setdefault(channel, _Progress())
             self.batcher.notify(channel, seq)
+
+    def on_heads(self, heads: Mapping[str, int]) -> None:
+        """The channels' committed heads, read from the shared store: events other
+        gateway processes stored reach the batcher this way (no I/O here)."""
+        for channel, seq in heads.items():
+            if seq > self.batcher.known_upto(channel):
+                self._progress.setdefault(channel, _Progress())
+                self.batcher.notify(channel, seq)
+
+    async def follow_heads(
+        self, read: Callable[[], Awaitable[Mapping[str, int]]], period_s: float
+    ) -> None:
+        """Background loop: :meth:`on_heads` with ``read()`` every ``period_s``."""
+        while True:
+            try:
+                self.on_heads(await read())
+            except Exception:  # the store is briefly unreachable: nothing is lost
+                log.warning("reading the channels' heads failed; retrying", exc_info=True)
+            await asyncio.sleep(period_s)
 
     @property
     def backlog(self) -> int:

@@ -15,10 +15,12 @@ told. ``authenticate`` checks that set, a dictionary lookup, on every call.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Protocol
@@ -46,6 +48,8 @@ from gateway.identity.certificates import VerifiedIdentity, fingerprint, load_ce
 from gateway.identity.errors import CertificateParseError, CertificateRevoked
 from gateway.identity.signing import verify
 from gateway.store.auth import AuthRepository, SessionRow
+
+log = logging.getLogger(__name__)
 
 # Sessions remembered as alive in the store before the set starts over.
 _MAX_LIVE = 200_000
@@ -250,6 +254,30 @@ class SessionService:
         await self._repo.revoke_session(session_id, self._clock())
         for listener in self._revocation_listeners:
             listener(session_id)
+
+    async def follow_revocations(self, period_s: float = 1.0) -> None:
+        """Background loop (several gateways on one store): apply revocations made by
+        other processes within ``period_s``; their connections here are closed too."""
+        since = self._clock() - 1000
+        while True:
+            await asyncio.sleep(period_s)
+            now = self._clock()
+            try:
+                revoked = await self._repo.revoked_session_ids(since - 1000)
+            except Exception:  # the store is briefly unreachable: try again next period
+                log.warning("reading revoked sessions failed; retrying", exc_info=True)
+                continue
+            since = now
+            for session_id in revoked:
+                if session_id not in self._revoked:
+                    self._revoked.add(session_id)
+                    for listener in self._revocation_listeners:
+                        listener(session_id)
+
+    def use_signer(self, signer: TokenSigner) -> None:
+        """Issue and check tokens with ``signer`` from now on (the shared key, read at
+        start-up before the gateway serves)."""
+        self._signer = signer
 
     async def purge_challenges(self) -> int:
         """Forget challenges that expired over a minute ago; returns how many."""

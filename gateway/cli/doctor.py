@@ -8,11 +8,13 @@ to do.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.metadata
 import platform
 import sys
 
-from gateway.config import load_settings
+from gateway.config import Settings, load_settings
+from gateway.errors import AnchorlineError
 from network.errors import FabricNotFound
 from network.install import (
     REQUIRED_BINARIES,
@@ -31,6 +33,7 @@ PACKAGES = (
     "aiohttp",
     "python-socketio",
     "sqlalchemy",
+    "redis",
 )
 
 HOW_TO_GET_FABRIC = (
@@ -114,8 +117,11 @@ def _doctor(args: argparse.Namespace) -> int:
     else:
         detail = f", {ours} held by the running network" if ours else ""
         _line("ports", f"{span} free on 127.0.0.1{detail}")
+    store_problems = _store(settings)
     for note in notes:
         print(f"warning: {note}")
+    for problem in store_problems:
+        print(f"error: {problem}")
     if problems:
         print("Missing")
         for problem in problems:
@@ -123,4 +129,74 @@ def _doctor(args: argparse.Namespace) -> int:
         print("the native network cannot run here; the embedded ledger still works")
         return 1
     print("ok: the native network can run (`anchorline network up`)")
-    return 0
+    return 1 if store_problems else 0
+
+
+def _store(settings: Settings) -> list[str]:
+    """Print the gateway's store and fan-out; the problems found reaching them."""
+    from gateway.app import database_url
+
+    print("Gateway store")
+    url = database_url(settings)
+    gs = settings.gateway
+    problems: list[str] = []
+    try:
+        shown, reached = asyncio.run(_reach_database(url))
+        _line("database", shown)
+        _line("reachable", reached)
+    except AnchorlineError as exc:
+        _line("database", "UNREACHABLE")
+        problems.append(exc.message)
+    if gs.fanout == "redis" or gs.redis_url:
+        try:
+            _line("redis", asyncio.run(_reach_redis(gs.redis_url)))
+        except AnchorlineError as exc:
+            _line("redis", "UNREACHABLE")
+            problems.append(exc.message)
+    _line("fan-out", gs.fanout)
+    return problems
+
+
+async def _reach_database(url: str) -> tuple[str, str]:
+    from sqlalchemy import text
+
+    from gateway.cluster import reach_store, where
+    from gateway.store.engine import create_engine
+
+    engine = create_engine(url)
+    try:
+        if engine.dialect.name == "sqlite":
+            return where(engine), "a file (one gateway process)"
+        version: list[str] = []
+
+        async def _query() -> None:
+            async with engine.connect() as conn:
+                value = (await conn.execute(text("SHOW server_version"))).scalar()
+                version.append(str(value))
+
+        await asyncio.wait_for(reach_store(engine, _query), 10)
+        return where(engine), f"yes, PostgreSQL {version[0]}"
+    finally:
+        await engine.dispose()
+
+
+async def _reach_redis(url: str) -> str:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    from gateway.errors import ConfigError
+
+    if not url:
+        raise ConfigError('gateway.redis_url: not set, but gateway.fanout is "redis"')
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        info = await client.info("server")
+        return f"yes, Redis {info.get('redis_version', '?')}"
+    except (RedisError, OSError) as exc:
+        from gateway.stream.redis_fanout import safe_url
+
+        raise ConfigError(
+            f"gateway.redis_url: cannot reach Redis at {safe_url(url)}: {exc}"
+        ) from None
+    finally:
+        await client.aclose()

@@ -78,6 +78,8 @@ class MemberClient:
         self.signer = msp.signer()
         self.session: Session | None = None
         self.last_seq: dict[str, int] = {}
+        # Seqs of our own acknowledged events not yet passed by last_seq.
+        self._own: dict[str, set[int]] = {}
         self._joined: set[str] = set()
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._http: aiohttp.ClientSession | None = None
@@ -227,6 +229,12 @@ class MemberClient:
                 if seq <= self.last_seq.get(channel, 0):
                     return  # already seen (a catch-up overlapping a live event)
                 self.last_seq[channel] = seq
+                own = self._own.get(channel)
+                if own:
+                    if seq in own:
+                        own.discard(seq)
+                        return  # our own event, sent back by a catch-up
+                    own.difference_update([s for s in own if s < seq])
         await self._events.put((name, data))
 
     async def _call(self, event: str, data: Any, timeout: float = 10.0) -> Any:
@@ -270,7 +278,9 @@ class MemberClient:
             raise GatewayRefused("AL1000", f"unexpected acknowledgement {result!r}")
         seq = result.get("seq")
         if isinstance(seq, int) and seq > self.last_seq.get(event["channel"], 0):
-            self.last_seq[event["channel"]] = seq
+            # Not last_seq: behind a balancer another gateway's event with a lower seq
+            # may still be on its way; the own event is skipped when it comes back.
+            self._own.setdefault(event["channel"], set()).add(seq)
         return Ack(
             id=str(result.get("id")),
             seq=seq if isinstance(seq, int) else None,

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -15,6 +15,8 @@ from gateway.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+# The advisory lock key migrations run under on PostgreSQL ("anchorln" in ASCII).
+_MIGRATION_LOCK = 0x616E63686F726C6E
 
 
 def normalise_url(url: str) -> str:
@@ -77,6 +79,10 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(connection), revision)
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several gateways starting together on one database: one migrates, the
+            # others wait for its commit and then find nothing to do.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 

@@ -1,9 +1,17 @@
 """Event repository: group-committed appends and ordered reads.
 
-One :class:`EventRepository` is the single writer of a gateway process: it
-keeps the next sequence number per channel in memory and assigns it inside
-the transaction that stores the event, so a duplicate or a rejected event
-never consumes a sequence number.
+One :class:`EventRepository` is the single writer of a gateway process. On
+SQLite (one process) it keeps the next sequence number per channel in memory
+and assigns it inside the transaction that stores the event. On PostgreSQL
+any number of processes write the same channels: each commit takes its
+numbers from the channel's ``channel_heads`` row with
+``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the same transaction (all-new
+batches: one statement that also inserts the events, one round trip).
+The row lock it takes is held until the commit, so the commits of one
+channel are serialised in sequence order across processes: a reader never
+sees seq ``n + 1`` before ``n``, and a rolled-back commit gives its numbers
+back (gap-free). Either way a duplicate or a rejected event never consumes
+a sequence number.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,9 +35,39 @@ from gateway.events.model import UNREADABLE, StoredEvent
 # without loading the store); re-exported here for the store's callers.
 from gateway.events.model import AppendResult as AppendResult
 from gateway.events.model import NewEvent as NewEvent
-from gateway.store.models import event_statuses, events
+from gateway.store.models import channel_heads, event_statuses, events
 
 _ID_CHUNK = 500
+# A shared-store commit that loses a race on an event id (another process stored it
+# between our look-up and our insert) is redone with a fresh look-up; each round
+# stores the ids another process took as duplicates, so a few rounds always end it.
+_SHARED_ATTEMPTS = 5
+# A shared-store commit of all-new events in one statement: the numbers come from the
+# channels' rows of channel_heads (locked in channel order, held to the end of the
+# statement's own transaction), each event gets its channel's next one in batch order.
+_ONE_STATEMENT = """
+WITH rows AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+        $7::bytea[], $8::bytea[], $9::bigint[]
+    ) WITH ORDINALITY AS r(channel, id, type, client_ts, signer, msp_id, signature, body,
+                           received_ms, ord)
+), wanted AS (
+    SELECT channel, count(*)::bigint AS n FROM rows GROUP BY channel
+), heads AS (
+    INSERT INTO channel_heads (channel, last_seq)
+    SELECT channel, n FROM wanted ORDER BY channel
+    ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + EXCLUDED.last_seq
+    RETURNING channel, last_seq
+)
+INSERT INTO events (channel, seq, id, type, client_ts, signer, msp_id, signature, body,
+                    received_ms)
+SELECT r.channel,
+       h.last_seq - w.n + row_number() OVER (PARTITION BY r.channel ORDER BY r.ord),
+       r.id, r.type, r.client_ts, r.signer, r.msp_id, r.signature, r.body, r.received_ms
+FROM rows r JOIN heads h ON h.channel = r.channel JOIN wanted w ON w.channel = r.channel
+RETURNING channel, signer, id, seq
+"""
 
 # An event id is one signer's, in one channel: (channel, signer, id) is the dedupe
 # key. Scoped so, nobody can store an id first to shadow another member's event,
@@ -257,6 +296,7 @@ class EventRepository:
             if engine.dialect.name == "sqlite" and database and database != ":memory:"
             else None
         )
+        self._shared = engine.dialect.name == "postgresql"
 
     async def close(self) -> None:
         """Release the SQLite writer thread (the engine is disposed by its owner)."""
@@ -292,11 +332,17 @@ class EventRepository:
                 raise StoreUnavailable(f"could not store events: {type(exc).__name__}") from exc
             self._next_seq = next_seq
             return results
+        if self._shared:
+            try:
+                return await self._append_shared(batch)
+            except (SQLAlchemyError, DBAPIError, OSError) as exc:
+                raise StoreUnavailable(f"could not store events: {type(exc).__name__}") from exc
         try:
             return await self._append(batch)
         except IntegrityError:
-            # Another writer (a second gateway on the same PostgreSQL) took a
-            # sequence number or an id: reload the counters and try once more.
+            # Another writer of the same database took a sequence number or an id
+            # (in-memory SQLite, several repositories in tests): reload the counters
+            # and try once more. PostgreSQL takes the shared path above.
             self._next_seq.clear()
             try:
                 return await self._append(batch)
@@ -338,6 +384,123 @@ class EventRepository:
         self._next_seq.update(next_seq)
         return results
 
+    async def _append_shared(self, batch: Sequence[NewEvent]) -> list[AppendResult]:
+        if len({_key_of(item) for item in batch}) == len(batch):
+            # Duplicates are rare (a client retrying): first try the batch as all-new in
+            # one statement, one round trip; a unique-id violation undoes all of it.
+            try:
+                return await self._append_one_statement(batch)
+            except IntegrityError:
+                pass
+        lookup = True
+        for _attempt in range(_SHARED_ATTEMPTS):
+            try:
+                return await self._append_shared_once(batch, lookup)
+            except IntegrityError:
+                # An id stored already (a retry, or another process won a race):
+                # the whole transaction, sequence numbers included, rolled back.
+                lookup = True
+        raise StoreUnavailable(
+            f"could not store events: {_SHARED_ATTEMPTS} commits in a row lost races on "
+            "event ids; retry"
+        )
+
+    async def _append_one_statement(self, batch: Sequence[NewEvent]) -> list[AppendResult]:
+        """The whole commit as :data:`_ONE_STATEMENT`, in its own transaction (asyncpg's
+        autocommit, not the adapter's BEGIN/COMMIT): sequence numbers taken from
+        ``channel_heads`` and the events inserted, atomically."""
+        columns: list[list[Any]] = [[] for _ in range(9)]
+        for item in batch:
+            ev = item.event
+            values = (
+                ev.channel,
+                ev.id,
+                ev.type,
+                ev.client_ts,
+                item.signer,
+                item.msp_id,
+                ev.signature,
+                ev.canonical,
+                item.received_ms,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            try:
+                rows = await driver.fetch(_ONE_STATEMENT, *columns)
+            except Exception as exc:
+                if type(exc).__name__ == "UniqueViolationError":
+                    raise IntegrityError(_ONE_STATEMENT, None, exc) from exc
+                raise DBAPIError(_ONE_STATEMENT, None, exc) from exc
+        seqs = {(str(r["channel"]), str(r["signer"]), str(r["id"])): int(r["seq"]) for r in rows}
+        return [
+            AppendResult(
+                StoredEvent(
+                    channel=item.event.channel,
+                    seq=seqs[_key_of(item)],
+                    id=item.event.id,
+                    type=item.event.type,
+                    payload=item.event.payload,
+                    client_ts=item.event.client_ts,
+                    signer=item.signer,
+                    msp_id=item.msp_id,
+                    signature=item.event.signature,
+                    canonical=item.event.canonical,
+                    received_at_ms=item.received_ms,
+                )
+            )
+            for item in batch
+        ]
+
+    async def _append_shared_once(
+        self, batch: Sequence[NewEvent], lookup: bool
+    ) -> list[AppendResult]:
+        async with self._engine.begin() as conn:
+            existing = await self._lookup(conn, batch) if lookup else {}
+            wanted: dict[str, int] = {}
+            seen = set(existing)
+            for item in batch:
+                key = _key_of(item)
+                if key not in seen:
+                    seen.add(key)
+                    wanted[item.event.channel] = wanted.get(item.event.channel, 0) + 1
+            next_seq: dict[str, int] = {}
+            if wanted:
+                # One statement for every channel of the commit; rows are locked in
+                # channel order, so two commits over the same channels cannot deadlock.
+                values = pg_insert(channel_heads).values(
+                    [{"channel": c, "last_seq": n} for c, n in sorted(wanted.items())]
+                )
+                stmt = values.on_conflict_do_update(
+                    index_elements=[channel_heads.c.channel],
+                    set_={"last_seq": channel_heads.c.last_seq + values.excluded.last_seq},
+                ).returning(channel_heads.c.channel, channel_heads.c.last_seq)
+                for channel, last in await conn.execute(stmt):
+                    next_seq[channel] = int(last) - wanted[channel] + 1
+            results, rows_out = _plan(batch, existing, next_seq)
+            if rows_out:
+                await conn.execute(
+                    insert(events), [dict(zip(_COLUMNS, row, strict=True)) for row in rows_out]
+                )
+        return results
+
+    @staticmethod
+    async def _lookup(
+        conn: AsyncConnection, batch: Sequence[NewEvent]
+    ) -> dict[EventKey, StoredEvent]:
+        ids = list({item.event.id for item in batch})
+        found: dict[EventKey, StoredEvent] = {}
+        for start in range(0, len(ids), _ID_CHUNK):
+            rows = await conn.execute(
+                select(events).where(events.c.id.in_(ids[start : start + _ID_CHUNK]))
+            )
+            for row in rows:
+                event = _row_to_event(row)
+                found[_stored_key(event)] = event
+        return found
+
     async def after(self, channel: str, after_seq: int, limit: int) -> list[StoredEvent]:
         """Events of ``channel`` with ``seq > after_seq``, in order, at most ``limit``."""
         async with self._engine.connect() as conn:
@@ -368,6 +531,17 @@ class EventRepository:
                 )
             ).scalar()
             return int(top or 0)
+
+    async def heads(self) -> dict[str, int]:
+        """The highest committed sequence of every channel, by whichever process stored it."""
+        async with self._engine.connect() as conn:
+            if self._shared:
+                rows = await conn.execute(select(channel_heads.c.channel, channel_heads.c.last_seq))
+            else:
+                rows = await conn.execute(
+                    select(events.c.channel, func.max(events.c.seq)).group_by(events.c.channel)
+                )
+            return {str(channel): int(top) for channel, top in rows}
 
     async def count(self) -> int:
         """Number of stored events (all channels)."""

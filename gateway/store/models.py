@@ -162,3 +162,36 @@ trust_cursors = Table(
     Column("value", Text, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
 )
+
+# -- shared store, several gateway processes on PostgreSQL (revision 0003) ----------------
+
+# The last sequence number taken per channel. PostgreSQL only: a commit takes its
+# numbers with one UPDATE ... RETURNING on the channel's row, whose row lock orders
+# every process's commits on that channel (gateway.store.events).
+channel_heads = Table(
+    "channel_heads",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# Named leases with a fencing epoch (the anchor lease: gateway.store.lease).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=True),
+    Column("epoch", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("acquired_ms", BigInteger, nullable=False),
+)
+
+# Secrets every gateway process of one store must agree on (the token-signing key
+# when gateway.token_secret is not set).
+shared_secrets = Table(
+    "shared_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)

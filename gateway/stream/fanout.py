@@ -28,10 +28,11 @@ from gateway.stream.frames import Outgoing
 
 if TYPE_CHECKING:  # the hub owns connections; the fan-out only writes to them
     from gateway.stream.hub import Connection
+    from gateway.stream.redis_fanout import EventSource
 
 log = logging.getLogger(__name__)
 
-FANOUT_KINDS = ("local",)
+FANOUT_KINDS = ("local", "redis")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,13 +125,24 @@ class LocalFanOut:
         joined = b"".join(p.frame for p in everything)
         delivered = 0
         slow: list[Connection] = []
+        first = packets[0].seq
+        top = max(p.seq for p in packets)
         for conn in room.values():
-            # The senders among the members get the others' events only.
-            mine = (
-                [(p.seq, p.packet) for p in packets if p.origin is not conn]
-                if id(conn) in origins
-                else None
-            )
+            # The senders among the members get the others' events only; a member
+            # whose catch-up went past some of these gets the newer ones only.
+            position = conn.positions.get(channel, -1) if top >= 0 else -1
+            if position >= first:
+                mine: list[tuple[int, Outgoing]] | None = [
+                    (p.seq, p.packet)
+                    for p in packets
+                    if p.origin is not conn and (p.seq < 0 or p.seq > position)
+                ]
+            elif id(conn) in origins:
+                mine = [(p.seq, p.packet) for p in packets if p.origin is not conn]
+            else:
+                mine = None
+            if top >= 0 and channel in conn.positions and top > position:
+                conn.positions[channel] = top
             if conn.buffering is not None and channel in conn.buffering:
                 held = conn.buffering[channel]
                 held.extend(mine if mine is not None else ((p.seq, p.packet) for p in packets))
@@ -151,14 +163,24 @@ class LocalFanOut:
             self._on_slow(conn)
 
 
-def select_fanout(kind: str, local: LocalFanOut) -> FanOut:
+def select_fanout(
+    kind: str, local: LocalFanOut, *, redis_url: str = "", events: EventSource | None = None
+) -> FanOut:
     """The fan-out named by the ``gateway.fanout`` setting, built over ``local``.
 
+    ``redis`` (several gateway processes, :mod:`gateway.stream.redis_fanout`)
+    needs ``redis_url`` and the event store (``events``) to fill gaps from.
     Raises :class:`~gateway.errors.ConfigError` (AL1001) for a kind this
     build does not have, so a misconfigured process fails at start.
     """
     if kind == "local":
         return local
+    if kind == "redis":
+        from gateway.stream.redis_fanout import RedisFanOut
+
+        if events is None:
+            raise ConfigError('gateway.fanout "redis" needs the event store to fill gaps from')
+        return RedisFanOut(local, url=redis_url, events=events)
     raise ConfigError(
         f"gateway.fanout: {kind!r} is not available; use one of {', '.join(FANOUT_KINDS)}"
     )

@@ -102,6 +102,7 @@ class Connection:
         "eio_sid",
         "expires_ms",
         "fallback",
+        "positions",
         "principal",
         "sid",
         "transport",
@@ -128,6 +129,9 @@ class Connection:
         self.can_write: dict[str, bool] = {}
         # Channel → live packets held back while that channel's catch-up is sent.
         self.buffering: dict[str, list[tuple[int, Outgoing]]] | None = None
+        # Channel → the last seq this connection was sent, once a catch-up set it: the
+        # fan-out skips what is not newer (behind a broker the store can be ahead of it).
+        self.positions: dict[str, int] = {}
         self.closed = False
 
     def write(self, out: Outgoing) -> int:
@@ -207,11 +211,18 @@ class Hub:
                 on_slow=self._drop_slow,
                 on_kick=self.apply_kick,
             ),
+            redis_url=settings.redis_url,
+            events=events,
         )
         pipeline.add_listener(self._broadcast_committed)
         authorizer.on_invalidate(self._on_invalidate)
         sessions.on_revocation(self._on_session_revoked)
         sessions.on_identity_revoked(self._on_identity_revoked)
+
+    @property
+    def fanout(self) -> FanOut:
+        """How packets reach subscribers (the app starts and stops a broker's)."""
+        return self._fanout
 
     # -- wiring from the adapter -----------------------------------------------------------
 
@@ -522,6 +533,7 @@ class Hub:
                 if seq > last or seq < 0:
                     self._send(conn, packet)
                     last = max(last, seq)
+            conn.positions[channel] = last
         return {"channel": channel, "joined": True, "last_seq": last, "can_emit": can_write}
 
     async def _drained(self, conn: Connection) -> None:
@@ -539,6 +551,7 @@ class Hub:
 
     def _remove(self, conn: Connection, channel: str) -> None:
         conn.channels.discard(channel)
+        conn.positions.pop(channel, None)
         conn.can_write.pop(channel, None)
         room = self.rooms.get(channel)
         if room is not None:

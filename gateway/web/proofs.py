@@ -20,6 +20,7 @@ from aiohttp import web
 from gateway.anchoring.errors import AnchoringUnavailable
 from gateway.context import ANCHORING, AnchoringRuntime
 from gateway.errors import InvalidInput
+from gateway.web.cluster import ANCHOR_LEADER
 from gateway.web.routes import _int_param, _json, _readable_channel
 
 routes = web.RouteTableDef()
@@ -33,6 +34,14 @@ def install(app: web.Application) -> None:
 def runtime(app: web.Application) -> AnchoringRuntime:
     found = app.get(ANCHORING)
     if found is None:
+        leader = app.get(ANCHOR_LEADER)
+        if leader is not None:
+            if isinstance(leader.active, AnchoringRuntime):
+                return leader.active
+            raise AnchoringUnavailable(
+                "this gateway does not hold the anchor lease now: another gateway of the "
+                "same store anchors (retry: the balancer sends the request elsewhere)"
+            )
         raise AnchoringUnavailable(
             "this gateway runs without the trust path (anchoring.enabled is off)"
         )

@@ -24,6 +24,7 @@ from gateway.events.model import check_servable, servable, valid_channel
 from gateway.identity.errors import CertificateRejected, IdentityError
 from gateway.logs import bind_session
 from gateway.strict_json import JsonLimits
+from gateway.web import cluster
 from gateway.web import metrics as metrics_text
 from gateway.web.openapi import openapi_document
 
@@ -206,14 +207,17 @@ async def get_event(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def get_health(request: web.Request) -> web.Response:
     ctx = _ctx(request)
+    status, process = cluster.health(request.app)
     return _json(
         {
-            "status": "ok",
+            "status": "ok" if status == 200 else "draining",
             "ledger": ctx.ledger,
             "database": ctx.engine.dialect.name,
             "connected_clients": ctx.metrics.connected_clients,
             "commit_queue_depth": ctx.pipeline.depth,
-        }
+            **process,
+        },
+        status,
     )
 
 
@@ -222,6 +226,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     ctx.metrics.commit_queue_depth = ctx.pipeline.depth
     text = metrics_text.render(ctx.metrics, rooms=len(ctx.hub.rooms))
+    text += "\n".join(cluster.metrics_lines(request.app)) + "\n"
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

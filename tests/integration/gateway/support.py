@@ -71,6 +71,10 @@ class PgCluster:
             "-E",
             "UTF8",
         )
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the cluster's data (again, after :meth:`stop_server`)."""
         self._run(
             str(PG_BIN / "pg_ctl"),
             "-D",
@@ -89,6 +93,11 @@ class PgCluster:
         self.pid = int(first)
 
     def stop(self) -> None:
+        self.stop_server()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop_server(self) -> None:
+        """Stop the server (fast shutdown), keeping its data."""
         if self.pid is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -104,7 +113,6 @@ class PgCluster:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
         self.pid = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://anchorline@127.0.0.1:{self.port}/{database}"

@@ -19,7 +19,12 @@ import pytest
 from gateway.client import GatewayRefused, MemberClient
 from gateway.context import CONTEXT
 from gateway.identity.ca import EmbeddedCA
-from tests.integration.gateway.support import RunningGateway, make_settings, running_gateway
+from tests.integration.gateway.support import (
+    PgCluster,
+    RunningGateway,
+    make_settings,
+    running_gateway,
+)
 
 
 async def _wait_for(client: MemberClient, name: str, timeout: float) -> Any:
@@ -34,8 +39,10 @@ async def _wait_for(client: MemberClient, name: str, timeout: float) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def _two_gateways(home: Path, ca: EmbeddedCA) -> AsyncIterator[list[RunningGateway]]:
-    url = f"sqlite:///{home / 'shared.db'}"
+async def _two_gateways(
+    home: Path, ca: EmbeddedCA, url: str
+) -> AsyncIterator[list[RunningGateway]]:
+    # Two gateway processes share a store on PostgreSQL (SQLite serves one process).
     key = secrets.token_hex(32)
     async with contextlib.AsyncExitStack() as stack:
         gateways = []
@@ -46,13 +53,14 @@ async def _two_gateways(home: Path, ca: EmbeddedCA) -> AsyncIterator[list[Runnin
         yield gateways
 
 
+@pytest.mark.postgres
 async def test_revoked_member_is_kicked_from_both_gateways_within_a_second(
-    tmp_path: Path,
+    tmp_path: Path, postgres_cluster: PgCluster
 ) -> None:
     ca = EmbeddedCA(tmp_path / "ca")
     rita_msp = ca.enroll("Org2", "rita", "member")
     alice_msp = ca.enroll("Org1", "alice", "member")
-    async with _two_gateways(tmp_path, ca) as (gw1, gw2):
+    async with _two_gateways(tmp_path, ca, postgres_cluster.new_database()) as (gw1, gw2):
         rita1 = MemberClient.from_msp(gw1.url, rita_msp, "Org2MSP")
         rita2 = MemberClient.from_msp(gw2.url, rita_msp, "Org2MSP")
         alice = MemberClient.from_msp(gw1.url, alice_msp, "Org1MSP")

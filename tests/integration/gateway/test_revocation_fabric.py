@@ -19,7 +19,12 @@ from gateway.client import GatewayRefused, MemberClient
 from gateway.config import Settings
 from gateway.ledger.profile import NetworkProfile
 from tests.conftest import FabricSession
-from tests.integration.gateway.support import RunningGateway, make_settings, running_gateway
+from tests.integration.gateway.support import (
+    PgCluster,
+    RunningGateway,
+    make_settings,
+    running_gateway,
+)
 from tests.integration.gateway.test_revocation import _wait_for
 
 pytestmark = pytest.mark.fabric
@@ -40,8 +45,10 @@ def _settings(home: Path, url: str, key: str, profile: NetworkProfile) -> Settin
 
 
 @contextlib.asynccontextmanager
-async def _two_gateways(home: Path, profile: NetworkProfile) -> AsyncIterator[list[RunningGateway]]:
-    url = f"sqlite:///{home / 'shared.db'}"
+async def _two_gateways(
+    home: Path, profile: NetworkProfile, url: str
+) -> AsyncIterator[list[RunningGateway]]:
+    # Two gateway processes share a store on PostgreSQL (SQLite serves one process).
     key = secrets.token_hex(32)
     async with contextlib.AsyncExitStack() as stack:
         gateways = []
@@ -57,13 +64,14 @@ async def test_a_fabric_ca_revocation_kicks_the_member_from_both_gateways(
     tmp_path: Path,
     fabric_session: FabricSession,
     enroll_identity: Callable[..., Path],
+    postgres_cluster: PgCluster,
 ) -> None:
     profile = fabric_session.profile
     name = f"rita-{uuid.uuid4().hex[:8]}"
     rita_msp = enroll_identity(profile, "Org2", name, "member")
     assert profile.orgs[1].msp_dir is not None
     crl = profile.orgs[1].msp_dir / "crls" / "crl.pem"
-    async with _two_gateways(tmp_path, profile) as (gw1, gw2):
+    async with _two_gateways(tmp_path, profile, postgres_cluster.new_database()) as (gw1, gw2):
         rita1 = MemberClient.from_msp(gw1.url, rita_msp, "Org2MSP")
         rita2 = MemberClient.from_msp(gw2.url, rita_msp, "Org2MSP")
         try:

@@ -19,7 +19,7 @@ from tests.integration.gateway.support import make_settings
 
 def test_the_default_fanout_is_local(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'e.db'}")
-    assert settings.gateway.fanout == "local" and FANOUT_KINDS == ("local",)
+    assert settings.gateway.fanout == "local" and FANOUT_KINDS == ("local", "redis")
     app = create_app(settings, verifier=EmbeddedCA(tmp_path / "ca").trust_store())
     assert isinstance(app[CONTEXT].hub._fanout, LocalFanOut)
 
@@ -29,6 +29,13 @@ def test_an_unknown_fanout_fails_when_the_app_is_built(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         create_app(settings, verifier=EmbeddedCA(tmp_path / "ca").trust_store())
     assert info.value.code == "AL1001" and "gateway.fanout" in info.value.message
+
+
+def test_the_redis_fanout_needs_its_url(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'e.db'}", fanout="redis")
+    with pytest.raises(ConfigError) as info:
+        create_app(settings, verifier=EmbeddedCA(tmp_path / "ca").trust_store())
+    assert "gateway.redis_url" in info.value.message
 
 
 def test_the_installed_engineio_is_the_pinned_one() -> None:

@@ -1,7 +1,7 @@
 """Event ids are unique per (channel, signer), not across the whole store.
 
 Revision ID: 0003_event_id_scope
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-07
 
 A globally unique id let a member store another member's id first (the
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0003_event_id_scope"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,412 @@
+"""Scale-out figures: one gateway vs two behind HAProxy, shared-store CPU cost, hot-channel
+sequence contention, anchor-lease takeover. A benchmark, not a test: it asserts nothing.
+
+Runs real processes on loopback (tests/cluster.py): a throwaway PostgreSQL, Redis,
+HAProxy, gateway processes pinned with taskset, and the load generator (this process)
+pinned apart where the machine has the cores. Every phase is bounded in events and time.
+
+    PYTHONPATH=. .venv/bin/python scripts/bench/scaleout.py [--seconds 8] [--emitters 8]
+        [--receivers 8] [--window 16] [--phases mode,scale,contention,takeover]
+
+Figures (per phase, one JSON line each, then a summary):
+- ``mode``: one gateway process, SQLite vs PostgreSQL (fan-out local vs Redis): acked
+  events/s, ack p50/p99, delivered events/s, CPU ms per acknowledged event of the
+  gateway and of PostgreSQL + Redis (from /proc, children included).
+- ``scale``: one vs two gateway processes behind HAProxy on PostgreSQL + Redis.
+- ``contention``: writers (separate engines, as separate processes have) appending to
+  one hot channel vs one channel each: commits/s, events/s, commit p99.
+- ``takeover``: SIGKILL of the lease holder until another process holds it (3 runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from gateway.client.member import MemberClient  # noqa: E402
+from gateway.store.engine import create_engine, migrate  # noqa: E402
+from gateway.store.events import EventRepository  # noqa: E402
+from tests.cluster import Balancer, GatewayProcess, RedisServer  # noqa: E402
+from tests.integration.gateway.support import PgCluster  # noqa: E402
+from tests.integration.scaleout.support import make_world  # noqa: E402
+from tests.unit.store.test_store import new  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+
+
+def cpu_s(pid: int, children_of: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` (and, with ``children_of``, of its children)."""
+    total = 0.0
+    pids = [pid]
+    if children_of:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    if int(fields[1]) == pid:
+                        pids.append(int(entry.name))
+    for p in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def pin_self(core: int | None) -> None:
+    if core is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def drive(url: str, world: Any, args: argparse.Namespace, channel: str) -> dict[str, Any]:
+    """Emitters emit with a window of in-flight events for ``args.seconds``; receivers
+    count deliveries. Returns rates and latencies."""
+    members = world.members
+    emitters: list[MemberClient] = []
+    receivers: list[MemberClient] = []
+    for i in range(args.emitters + args.receivers):
+        msp_dir, msp_id = members[i % len(members)]
+        client = MemberClient.from_msp(url, msp_dir, msp_id)
+        await client.login()
+        await client.connect()
+        await client.join(channel)
+        (emitters if i < args.emitters else receivers).append(client)
+    latencies: list[float] = []
+    acked = errors = 0
+    received = [0]
+    stop = time.monotonic() + args.seconds
+
+    async def count(client: MemberClient) -> None:
+        async for _event in client.events():
+            received[0] += 1
+
+    async def emit(client: MemberClient) -> None:
+        nonlocal acked, errors
+        sem = asyncio.Semaphore(args.window)
+
+        async def one(k: int) -> None:
+            nonlocal acked, errors
+            started = time.perf_counter()
+            try:
+                ack = await client.emit(channel, "bid", {"n": k})
+            except Exception:
+                errors += 1
+                return
+            finally:
+                sem.release()
+            if ack.ok:
+                acked += 1
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+        tasks = set()
+        k = 0
+        while time.monotonic() < stop and k < args.max_events:
+            await sem.acquire()
+            task = asyncio.create_task(one(k))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            k += 1
+        await asyncio.gather(*tasks)
+
+    counters = [asyncio.create_task(count(r)) for r in receivers]
+    began = time.monotonic()
+    await asyncio.gather(*(emit(e) for e in emitters))
+    elapsed = time.monotonic() - began
+    await asyncio.sleep(0.5)  # deliveries in flight
+    for task in counters:
+        task.cancel()
+    for client in emitters + receivers:
+        with contextlib.suppress(Exception):
+            await client.close()
+    return {
+        "acked": acked,
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+        "acked_per_s": round(acked / elapsed, 1),
+        "delivered_per_s": round(received[0] / elapsed, 1),
+        "ack_p50_ms": round(_pct(latencies, 0.5) * 1000, 1),
+        "ack_p99_ms": round(_pct(latencies, 0.99) * 1000, 1),
+    }
+
+
+@contextlib.contextmanager
+def gateways(
+    folder: Path, world: Any, database_url: str, redis: RedisServer | None, count: int
+) -> Iterator[list[GatewayProcess]]:
+    settings = {
+        "ANCHORLINE_HOME": str(world.home),
+        "ANCHORLINE_GATEWAY_DATABASE_URL": database_url,
+        "ANCHORLINE_GATEWAY_FANOUT": "redis" if redis else "local",
+        "ANCHORLINE_GATEWAY_REDIS_URL": redis.url if redis else "",
+        "ANCHORLINE_GATEWAY_SQLITE_SYNCHRONOUS": "NORMAL",
+        "ANCHORLINE_ANCHORING_ENABLED": "false",
+        "ANCHORLINE_LEDGER_KIND": "embedded",
+    }
+    procs = [GatewayProcess(folder / f"g{i}", i, settings) for i in range(count)]
+    try:
+        for i, gw in enumerate(procs):
+            gw.cpu = [i % CORES]
+            gw.start(wait=False)
+        for gw in procs:
+            gw.wait_ready()
+        yield procs
+    finally:
+        for gw in procs:
+            gw.stop()
+
+
+async def phase_mode(root: Path, pg: PgCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
+    out = []
+    for mode in ("sqlite", "postgresql"):
+        folder = root / f"mode-{mode}"
+        world = make_world(folder / "home", "", members=4)
+        redis = RedisServer(folder / "redis") if mode == "postgresql" else None
+        if redis:
+            redis.start()
+        url = f"sqlite:///{folder / 'events.db'}" if mode == "sqlite" else pg.new_database()
+        try:
+            with gateways(folder, world, url, redis, 1) as procs:
+                pin_self(1 % CORES if CORES > 1 else None)
+                gw = procs[0]
+                before = (
+                    cpu_s(gw.pid),
+                    cpu_s(pg.pid or 0, True),
+                    cpu_s(redis.pid) if redis else 0.0,
+                )
+                result = await drive(gw.url, world, args, "bench")
+                result["events_per_commit"] = round(result["acked"] / max(1, _commits(gw.url)), 1)
+                after = (
+                    cpu_s(gw.pid),
+                    cpu_s(pg.pid or 0, True),
+                    cpu_s(redis.pid) if redis else 0.0,
+                )
+        finally:
+            if redis:
+                redis.stop()
+        n = max(1, result["acked"])
+        gw_ms = (after[0] - before[0]) * 1000 / n
+        store_ms = (
+            ((after[1] - before[1]) + (after[2] - before[2])) * 1000 / n
+            if mode != "sqlite"
+            else 0.0
+        )
+        result.update(
+            phase="mode",
+            mode=mode,
+            gateway_cpu_ms_per_event=round(gw_ms, 3),
+            pg_redis_cpu_ms_per_event=round(store_ms, 3),
+            total_cpu_ms_per_event=round(gw_ms + store_ms, 3),
+            gateway_cpu_share=round((after[0] - before[0]) / result["seconds"], 2),
+        )
+        print(json.dumps(result), flush=True)
+        out.append(result)
+    return out
+
+
+async def phase_scale(root: Path, pg: PgCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
+    out = []
+    for count in (1, 2):
+        folder = root / f"scale-{count}"
+        world = make_world(folder / "home", "", members=4)
+        redis = RedisServer(folder / "redis")
+        redis.start()
+        try:
+            with gateways(folder, world, pg.new_database(), redis, count) as procs:
+                balancer = Balancer(folder / "haproxy", [(g.name, g.port) for g in procs])
+                balancer.start()
+                try:
+                    before = [cpu_s(g.pid) for g in procs]
+                    result = await drive(balancer.url, world, args, "bench")
+                    after = [cpu_s(g.pid) for g in procs]
+                finally:
+                    balancer.stop()
+        finally:
+            redis.stop()
+        busy = [round((a - b) / result["seconds"], 2) for a, b in zip(after, before, strict=True)]
+        result.update(phase="scale", gateways=count, gateway_cpu_share=busy)
+        print(json.dumps(result), flush=True)
+        out.append(result)
+    return out
+
+
+async def phase_contention(pg: PgCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
+    out = []
+    url = pg.new_database()
+    setup = create_engine(url)
+    await migrate(setup)
+    await setup.dispose()
+    for writers in (1, 2, 4):
+        for hot in (True, False):
+            engines = [create_engine(url) for _ in range(writers)]
+            repos = [EventRepository(e) for e in engines]
+            latencies: list[float] = []
+            commits = [0]
+            stop = time.monotonic() + min(args.seconds, 5)
+            tag = f"w{writers}{'h' if hot else 'c'}"
+
+            began = time.monotonic()
+            await asyncio.gather(
+                *(
+                    _write(
+                        r,
+                        "hot" if hot else f"own{k}",
+                        f"{tag}-{k}",
+                        args.batch,
+                        stop,
+                        latencies,
+                        commits,
+                    )
+                    for k, r in enumerate(repos)
+                )
+            )
+            elapsed = time.monotonic() - began
+            for engine in engines:
+                await engine.dispose()
+            result = {
+                "phase": "contention",
+                "writers": writers,
+                "channels": "one hot" if hot else "one each",
+                "batch": args.batch,
+                "commits_per_s": round(commits[0] / elapsed, 1),
+                "events_per_s": round(commits[0] * args.batch / elapsed, 1),
+                "commit_p50_ms": round(_pct(latencies, 0.5) * 1000, 2),
+                "commit_p99_ms": round(_pct(latencies, 0.99) * 1000, 2),
+            }
+            print(json.dumps(result), flush=True)
+            out.append(result)
+    return out
+
+
+async def _write(
+    repo: EventRepository,
+    channel: str,
+    prefix: str,
+    size: int,
+    stop: float,
+    latencies: list[float],
+    commits: list[int],
+) -> None:
+    b = 0
+    while time.monotonic() < stop:
+        batch = [new(f"{prefix}-{b}-{i}", channel) for i in range(size)]
+        started = time.perf_counter()
+        await repo.append(batch)
+        latencies.append(time.perf_counter() - started)
+        commits[0] += 1
+        b += 1
+
+
+async def phase_takeover(root: Path, pg: PgCluster, args: argparse.Namespace) -> dict[str, Any]:
+    folder = root / "takeover"
+    world = make_world(folder / "home", "", members=2)
+    settings = {
+        "ANCHORLINE_HOME": str(world.home),
+        "ANCHORLINE_GATEWAY_DATABASE_URL": pg.new_database(),
+        "ANCHORLINE_LEDGER_KIND": "embedded",
+    }
+    procs = [GatewayProcess(folder / f"g{i}", i, settings) for i in range(2)]
+    times = []
+    try:
+        for gw in procs:
+            gw.start(wait=False)
+        for gw in procs:
+            gw.wait_ready()
+        for _ in range(3):
+            holder = _holder(procs, 20)
+            killed = time.monotonic()
+            holder.kill()
+            _holder([g for g in procs if g is not holder], 20)
+            times.append(time.monotonic() - killed)
+            holder.start()
+    finally:
+        for gw in procs:
+            gw.stop()
+    result = {
+        "phase": "takeover",
+        "takeover_s": [round(t, 2) for t in times],
+        "max_s": round(max(times), 2),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _commits(url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("anchorline_commits_total "):
+                return int(float(line.split()[1]))
+    return 0
+
+
+def _holder(procs: list[GatewayProcess], timeout: float) -> GatewayProcess:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for gw in procs:
+            if gw.running and (gw.health() or {}).get("anchor_lease") == "held":
+                return gw
+        time.sleep(0.02)
+    raise RuntimeError("no lease holder")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--emitters", type=int, default=8)
+    parser.add_argument("--receivers", type=int, default=8)
+    parser.add_argument("--window", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=32, help="events per commit (contention)")
+    parser.add_argument("--max-events", type=int, default=50_000, help="per emitter, a bound")
+    parser.add_argument("--phases", default="mode,scale,contention,takeover")
+    args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    pg = PgCluster()
+    pg.start()
+    root = Path(tempfile.mkdtemp(prefix="anchorline-scaleout-"))
+    summary: dict[str, Any] = {"cores": CORES}
+    try:
+        if "mode" in phases:
+            summary["mode"] = await phase_mode(root, pg, args)
+        if "scale" in phases:
+            summary["scale"] = await phase_scale(root, pg, args)
+        if "contention" in phases:
+            summary["contention"] = await phase_contention(pg, args)
+        if "takeover" in phases:
+            summary["takeover"] = await phase_takeover(root, pg, args)
+    finally:
+        pg.stop()
+    if "mode" in summary:
+        sqlite, shared = summary["mode"]
+        summary["shared_store_cpu_overhead"] = round(
+            shared["total_cpu_ms_per_event"] / max(1e-9, sqlite["total_cpu_ms_per_event"]) - 1, 2
+        )
+    if "scale" in summary:
+        one, two = summary["scale"]
+        summary["two_vs_one"] = round(two["acked_per_s"] / max(1e-9, one["acked_per_s"]), 2)
+    print("summary", json.dumps({k: v for k, v in summary.items() if not isinstance(v, list)}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,86 @@
+"""SIGTERM: a gateway drains, tells its clients to reconnect, hands the lease over, exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster import cluster
+from tests.integration.scaleout.support import (
+    Load,
+    World,
+    check_chain,
+    clients,
+    run_load,
+    store_view,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.chaos, pytest.mark.slow]
+
+
+async def test_sigterm_rolling_restart_of_every_gateway_under_load_loses_nothing(
+    tmp_path: Path, world: World
+) -> None:
+    channel = "rolling"
+    handovers: list[float] = []
+    exits: list[int | None] = []
+    with cluster(
+        tmp_path / "cluster",
+        database_url=world.database_url,
+        home=world.home,
+        processes=3,
+        redis=False,
+        settings=world.settings_env(),
+    ) as c:
+        async with clients(c.url, world, channel, 6) as members:
+            load = Load()
+            task = asyncio.create_task(
+                run_load(members, channel, 250, rate_per_client=12, load=load, deadline_s=150)
+            )
+            for gw in c.gateways:
+                # Every stop happens under load (the load outlasts the three restarts).
+                assert not task.done(), "the load ended before every gateway restarted"
+                await wait_for(lambda: _some(load), 20, "events flowing")
+                was_holder = (gw.health() or {}).get("anchor_lease") == "held"
+                stopped_at = time.monotonic()
+                exits.append(await asyncio.to_thread(gw.stop, 20.0))
+                if was_holder:
+                    await asyncio.to_thread(c.holder, 10.0)
+                    handovers.append(time.monotonic() - stopped_at)
+                await asyncio.to_thread(gw.start)
+            await asyncio.wait_for(task, 160)
+            told = sum(m.kinds.get("reconnect", 0) for m in members)
+            reconnects = sum(m.reconnects for m in members)
+        view = await wait_for(
+            lambda: _finalized(world.database_url, channel, len(load.acked)), 60, "finalized"
+        )
+    print(
+        f"\nsent={load.sent} acked={len(load.acked)} stored={view.stored} "
+        f"finalized={view.finalized} retries={load.retries} errors={load.errors} "
+        f"exits={exits} lease_handover_s={[round(h, 2) for h in handovers]} "
+        f"told_to_reconnect={told} reconnects={reconnects}"
+    )
+    assert exits == [0, 0, 0]
+    assert load.sent == 6 * 250
+    assert len(load.acked) == load.sent
+    assert view.seqs == list(range(1, view.stored + 1))
+    assert sorted(load.acked.values()) == view.seqs  # zero lost, zero duplicate
+    assert view.finalized == view.stored
+    check_chain(view)
+    assert reconnects >= 1 and told >= 1
+    assert all(h <= 5.0 for h in handovers)
+
+
+async def _some(load: Load) -> bool:
+    before = len(load.acked)
+    await asyncio.sleep(0.5)
+    return len(load.acked) > before
+
+
+async def _finalized(url: str, channel: str, count: int) -> object:
+    view = await store_view(url, channel)
+    return view if view.finalized >= count and view.stored >= count else None
