@@ -19,9 +19,13 @@ from gateway.anchoring.batcher import GatewayIdentity
 from gateway.anchoring.ledger import FabricAnchorLedger
 from gateway.config import Settings
 from gateway.errors import AnchorlineError, ConfigError
+from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
 from gateway.identity.errors import IdentityNotFound
-from gateway.identity.msp import load_msp
+from gateway.identity.keysource import close_signer, enroll_in_token, load_identity
+from gateway.identity.msp import MspFolder
+from gateway.identity.pkcs11 import Token, TokenConfig
+from gateway.identity.signing import Signer
 from gateway.ledger.client import Timeouts
 
 if TYPE_CHECKING:
@@ -94,11 +98,16 @@ def _open_embedded(settings: Settings) -> Connection:
             try:
                 msp_dir = ledger.ca.identity_dir(org, EMBEDDED_GATEWAY_NAME)
             except IdentityNotFound:
-                msp_dir = ledger.ca.enroll(org, EMBEDDED_GATEWAY_NAME, "admin")
-        folder = load_msp(msp_dir, msp_id, require_key=True)
-        gw = embedded_gateway(ledger, msp_dir, org=org, timeouts=_timeouts(settings))
+                msp_dir = _enroll_embedded_gateway(settings, ledger.ca, org)
+        folder, signer = _gateway_identity(settings, msp_dir, msp_id)
+    except BaseException:
+        ledger.close_sync()
+        raise
+    try:
+        gw = embedded_gateway(ledger, msp_dir, org=org, signer=signer, timeouts=_timeouts(settings))
         reader = _reader(list(ledger.msp_ids()), msp_id, _msp(ledger.ca.msp_id, settings))
     except BaseException:
+        close_signer(signer)
         ledger.close_sync()
         raise
     anchor = FabricAnchorLedger(
@@ -112,8 +121,40 @@ def _open_embedded(settings: Settings) -> Connection:
     async def close() -> None:
         await anchor.close()
         await ledger.close()
+        close_signer(signer)
 
-    return Connection(anchor, GatewayIdentity(folder.identity, folder.signer()), "embedded", close)
+    return Connection(anchor, GatewayIdentity(folder.identity, signer), "embedded", close)
+
+
+def _gateway_identity(
+    settings: Settings, msp_dir: str | Path, msp_id: str
+) -> tuple[MspFolder, Signer]:
+    """The gateway's certificate and signer: its key in the PKCS#11 token when
+    ``pkcs11.key_label`` is set, else the MSP folder's keystore."""
+    return load_identity(
+        msp_dir, msp_id, pkcs11=settings.pkcs11, key_label=settings.pkcs11.key_label
+    )
+
+
+def _enroll_embedded_gateway(settings: Settings, ca: EmbeddedCA, org: str) -> Path:
+    """The built-in CA's first identity for the gateway: for its key in the token when
+    one is configured (the key must exist: nothing is generated behind the operator's
+    back), else for a new key in a keystore file."""
+    if not settings.pkcs11.key_label:
+        return ca.enroll(org, EMBEDDED_GATEWAY_NAME, "admin")
+    token = Token.open(TokenConfig.from_settings(settings.pkcs11))
+    try:
+        return enroll_in_token(
+            ca,
+            token,
+            org=org,
+            name=EMBEDDED_GATEWAY_NAME,
+            role="admin",
+            key_label=settings.pkcs11.key_label,
+            generate=False,
+        )
+    finally:
+        token.close()
 
 
 def _msp(to_msp: Callable[[str], str], settings: Settings) -> str:
@@ -150,8 +191,14 @@ def _open_fabric(settings: Settings) -> Connection:
                 "network"
             ) from None
     reader = _reader([o.msp_id for o in profile.orgs], org.msp_id, wanted)
-    folder = load_msp(msp_dir, org.msp_id, require_key=True)
-    gw = from_profile(profile, msp_dir, org=org.name, timeouts=_timeouts(settings))
+    folder, signer = _gateway_identity(settings, msp_dir, org.msp_id)
+    try:
+        gw = from_profile(
+            profile, msp_dir, org=org.name, signer=signer, timeouts=_timeouts(settings)
+        )
+    except BaseException:
+        close_signer(signer)
+        raise
     anchor = FabricAnchorLedger(
         gw,
         fabric_channel=profile.channel,
@@ -159,9 +206,12 @@ def _open_fabric(settings: Settings) -> Connection:
         reader_msp=reader,
         call_timeout_s=settings.ledger.submit_timeout_s,
     )
-    return Connection(
-        anchor, GatewayIdentity(folder.identity, folder.signer()), "fabric", anchor.close
-    )
+
+    async def close() -> None:
+        await anchor.close()
+        close_signer(signer)
+
+    return Connection(anchor, GatewayIdentity(folder.identity, signer), "fabric", close)
 
 
 @dataclasses.dataclass

@@ -3,6 +3,8 @@
 ::
 
     client = MemberClient.from_msp("http://127.0.0.1:8080", msp_dir, "Org1MSP")
+    # or, with the key in a PKCS#11 token (the folder holds only the certificate):
+    # client = MemberClient.from_signer(url, msp_dir, "Org1MSP", pkcs11_signer)
     await client.login()
     await client.connect()
     await client.join("auction-1")
@@ -33,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from gateway.client.errors import GatewayRefused
 from gateway.events.canonical import canonical_json
 from gateway.identity.msp import MspFolder, load_msp
-from gateway.identity.signing import EcdsaSigner, sign_message
+from gateway.identity.signing import Signer, sign_message
 from gateway.stream.client_transport import ConnectRefused, SocketTransport
 
 # Refresh the access token when less than this much of its life is left.
@@ -66,7 +68,7 @@ class Ack:
 
 
 def sign_event(
-    signer: EcdsaSigner,
+    signer: Signer,
     *,
     channel: str,
     type: str,
@@ -89,10 +91,12 @@ def sign_event(
 class MemberClient:
     """A member's connection to one gateway; see the module docstring."""
 
-    def __init__(self, url: str, msp: MspFolder) -> None:
+    def __init__(self, url: str, msp: MspFolder, signer: Signer | None = None) -> None:
         self.url = url.rstrip("/")
         self.msp = msp
-        self.signer = msp.signer()
+        # A key kept elsewhere (a PKCS#11 token: gateway.identity.pkcs11) signs for
+        # the folder's certificate; otherwise the folder's own keystore key.
+        self.signer: Signer = signer if signer is not None else msp.signer()
         self.session: Session | None = None
         self.last_seq: dict[str, int] = {}
         self._joined: set[str] = set()
@@ -106,6 +110,15 @@ class MemberClient:
     def from_msp(cls, url: str, msp_dir: str | Path, msp_id: str) -> MemberClient:
         """A client signing with the key of the MSP folder ``msp_dir``."""
         return cls(url, load_msp(msp_dir, msp_id, require_key=True))
+
+    @classmethod
+    def from_signer(
+        cls, url: str, msp_dir: str | Path, msp_id: str, signer: Signer
+    ) -> MemberClient:
+        """A client for the certificate in ``msp_dir`` whose key is held by ``signer``
+        (e.g. ``open_signer(config, label, expect=...)`` for a key in a token); the
+        folder needs no keystore."""
+        return cls(url, load_msp(msp_dir, msp_id), signer)
 
     @property
     def certificate_pem(self) -> str:

@@ -23,10 +23,13 @@ Public API:
         <root>/<Org>/peers/<name>/msp/...                                  same, OU=peer
 
 ``.create_org(org) -> Path``            the org MSP folder; idempotent.
-``.enroll(org, name, role, *, valid_from=None, valid_until=None) -> Path``
+``.enroll(org, name, role, *, valid_from=None, valid_until=None, request=None) -> Path``
     Issues a new identity and returns its MSP folder. ``role`` is ``member``,
     ``auditor``, ``admin`` or ``peer`` (``orderer`` is accepted too). Creates the
     org on first use. Raises ``IdentityAlreadyEnrolled`` if the name exists.
+    With ``request`` (a PEM PKCS#10 request, e.g. signed by a key in a PKCS#11
+    token: ``gateway.identity.csr``) the certificate is for the request's key,
+    and the folder gets no ``keystore/``: the private key stays where it is.
 ``.revoke(org, name) -> Path``          revokes the name's certificate; returns the CRL path.
 ``.identity_dir(org, name) -> Path``    the MSP folder of an issued identity.
 ``.org_msp_dir(org) -> Path``, ``.msp_id(org) -> str`` (``<org>MSP``), ``.orgs() -> list[str]``.
@@ -60,6 +63,7 @@ from gateway.identity.certificates import (
     ROLE_ATTRIBUTE,
     TrustStore,
 )
+from gateway.identity.csr import load_request
 from gateway.identity.errors import CaError, IdentityAlreadyEnrolled, IdentityNotFound
 
 Role = Literal["member", "auditor", "admin", "peer", "orderer"]
@@ -283,6 +287,7 @@ class EmbeddedCA:
         valid_from: dt.datetime | None = None,
         valid_until: dt.datetime | None = None,
         hosts: tuple[str, ...] = (),
+        request: bytes | None = None,
     ) -> Path:
         """Issue identity ``name`` with ``role`` in ``org``; returns its MSP folder."""
         if role not in ROLES:
@@ -301,7 +306,14 @@ class EmbeddedCA:
                 )
             ca_key, ca_cert = self._ca(org_name)
             node_ou = _NODE_OU[role]
-            key = ec.generate_private_key(ec.SECP256R1())
+            key: ec.EllipticCurvePrivateKey | None = None
+            if request is None:
+                key = ec.generate_private_key(ec.SECP256R1())
+                public_key = key.public_key()
+            else:
+                requested = load_request(request).public_key()
+                assert isinstance(requested, ec.EllipticCurvePublicKey)  # load_request checks
+                public_key = requested
             attrs: dict[str, str] = {
                 "hf.Affiliation": "",
                 ENROLLMENT_ID_ATTRIBUTE: name,
@@ -329,7 +341,7 @@ class EmbeddedCA:
                     )
                 )
                 .issuer_name(ca_cert.subject)
-                .public_key(key.public_key())
+                .public_key(public_key)
                 .serial_number(serial)
                 .not_valid_before(not_before)
                 .not_valid_after(not_after)
@@ -339,7 +351,7 @@ class EmbeddedCA:
                 )
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(
-                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+                    x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
                 )
                 .add_extension(
                     x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
@@ -359,9 +371,10 @@ class EmbeddedCA:
             )
             folder = ("peers" if role in ("peer", "orderer") else "users") + f"/{name}"
             msp = self.org_dir(org_name) / folder / "msp"
-            ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest.hex()
+            ski = x509.SubjectKeyIdentifier.from_public_key(public_key).digest.hex()
             self._write_msp_common(msp, ca_cert)
-            _write_atomic(msp / "keystore" / f"{ski}_sk", _key_pem(key), 0o600)
+            if key is not None:
+                _write_atomic(msp / "keystore" / f"{ski}_sk", _key_pem(key), 0o600)
             _write_atomic(msp / "signcerts" / "cert.pem", _pem(cert))
             registry[name] = {
                 "dir": f"{folder}/msp",

@@ -209,7 +209,7 @@ class MarketplaceService:
         """Store and broadcast an event signed by the gateway's identity; its seq."""
         if self.ledger is None:
             raise LedgerNotReady("the gateway has no identity to sign marketplace events")
-        wire = sign_event(self.ledger.signer, channel=channel, type=type, payload=payload)  # type: ignore[arg-type]
+        wire = sign_event(self.ledger.signer, channel=channel, type=type, payload=payload)
         event = parse_event(wire, 1 << 20)
         identity = self.ledger.identity
         result = await self._store(

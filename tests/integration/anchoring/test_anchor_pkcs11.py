@@ -1,0 +1,169 @@
+"""Keys in a PKCS#11 token (SoftHSM2): the gateway's identity anchors batches on the
+embedded ledger and the proofs verify; a member whose key is in the token logs in,
+emits and signs a settlement; no PEM of either key exists on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.anchoring.audit import verify_on_ledger
+from gateway.anchoring.connect import EMBEDDED_GATEWAY_NAME, open_auditor
+from gateway.anchoring.proof import EventProof, verify_offline
+from gateway.client.marketplace import auction_channel, bid, open_auction
+from gateway.client.member import MemberClient
+from gateway.client.settlement import LedgerSigner
+from gateway.config import Settings
+from gateway.identity.ca import EmbeddedCA
+from gateway.identity.keysource import enroll_in_token
+from gateway.identity.msp import load_msp
+from gateway.identity.pkcs11 import Token, TokenConfig, open_signer
+from gateway.web.proofs import ANCHORING
+from tests.integration.anchoring.support import anchoring_settings, wait_finalized
+from tests.integration.gateway.support import running_gateway
+from tests.integration.marketplace.scenario import wait_finalized as wait_proof_finalized
+from tests.integration.marketplace.scenario import wait_for
+from tests.softhsm_fixtures import SoftHsm
+
+pytestmark = pytest.mark.softhsm
+
+
+def _spki(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _pem_keys_on_disk(*roots: Path) -> list[bytes]:
+    """The public keys of every PEM private key file under ``roots``."""
+    found = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if not path.is_file() or b"PRIVATE KEY-----" not in path.read_bytes()[:4096]:
+                continue
+            key = serialization.load_pem_private_key(path.read_bytes(), None)
+            assert isinstance(key, ec.EllipticCurvePrivateKey)
+            found.append(_spki(key.public_key()))
+    return found
+
+
+def _token_settings(home: Path, softhsm: SoftHsm, gateway_label: str) -> Settings:
+    base = anchoring_settings(home)
+    return dataclasses.replace(
+        base,
+        ledger=dataclasses.replace(base.ledger, kind="embedded"),
+        pkcs11=softhsm.settings(key_label=gateway_label),
+    )
+
+
+async def test_gateway_and_member_keys_in_the_token(tmp_path: Path, softhsm: SoftHsm) -> None:
+    settings = _token_settings(tmp_path, softhsm, "gateway-key")
+    ca = EmbeddedCA(settings.embedded_dir / "ca")
+    token = Token.open(TokenConfig.from_settings(settings.pkcs11))
+    try:
+        # The operator makes the gateway's key in the token; the gateway enrols it itself.
+        gateway_key = token.generate_key("gateway-key").public_key
+        buyer_msp = enroll_in_token(
+            ca, token, org="Org2", name="hsm-buyer", role="member", key_label="buyer-key"
+        )
+        assert token.key_attributes("gateway-key")["extractable"] is False
+        assert token.key_attributes("buyer-key") == {
+            "extractable": False,
+            "sensitive": True,
+            "never_extractable": True,
+        }
+    finally:
+        token.close()
+    seller_msp = ca.enroll("Org1", "seller", "member")
+    auditor_msp = ca.enroll("Org3", "audrey", "auditor")
+    buyer_key = load_msp(buyer_msp, "Org2MSP").identity.public_key
+    buyer_signer = open_signer(
+        TokenConfig.from_settings(settings.pkcs11), "buyer-key", expect=buyer_key
+    )
+    proofs: list[EventProof] = []
+    try:
+        async with running_gateway(settings, ca) as gw:
+            identity = gw.app[ANCHORING].connection.identity
+            assert _spki(identity.identity.public_key) == _spki(gateway_key)
+            buyer = MemberClient.from_signer(gw.url, buyer_msp, "Org2MSP", buyer_signer)
+            seller = MemberClient.from_msp(gw.url, seller_msp, "Org1MSP")
+            try:
+                for client in (buyer, seller):
+                    await client.login()
+                    await client.connect()
+                assert buyer.session is not None
+                assert buyer.session.role == "member" and buyer.session.msp_id == "Org2MSP"
+
+                # Plain events from the token member, anchored by the token gateway.
+                await buyer.join("hsm")
+                for k in range(20):
+                    ack = await buyer.emit("hsm", "note", {"k": k})
+                    assert ack.ok, ack.error
+                await wait_finalized(gw.app, "hsm", 20, timeout=30)
+                for seq in (1, 7, 20):
+                    doc = await buyer.get(f"/events/hsm/{seq}/proof")
+                    proofs.append(EventProof.from_json(json.dumps(doc)))
+
+                # An auction won by the token member, settled with transactions it signs.
+                auction_id = f"hsm{int(time.time() * 1000) % 10**9}"
+                channel = auction_channel(auction_id)
+                await open_auction(
+                    seller,
+                    auction_id,
+                    item="Lot 9",
+                    closes_at_ms=int(time.time() * 1000) + 1500,
+                    reserve=5,
+                )
+                for client in (seller, buyer):
+                    await client.join(channel)
+                won = await bid(buyer, channel, 40)
+                assert won.ok and won.seq is not None, won.error
+                await wait_for(
+                    seller,
+                    lambda n, d: n == "event" and d.get("type") == "auction.closed",
+                    timeout=20,
+                )
+                await wait_proof_finalized(buyer, channel, won.seq)
+                buyer_ledger, seller_ledger = LedgerSigner(buyer), LedgerSigner(seller)
+                proposed = await buyer_ledger.settle(auction_id, "propose")
+                await seller_ledger.settle(auction_id, "accept")
+                settled = await buyer_ledger.settle(auction_id, "settle")
+                assert isinstance(settled["block_number"], int), settled
+                assert proposed["tx_id"] != settled["tx_id"]
+                record = await buyer.get(f"/marketplace/auctions/{auction_id}")
+                assert record["state"] in ("closed", "settled"), record
+            finally:
+                await buyer.close()
+                await seller.close()
+    finally:
+        buyer_signer.close()
+
+    # Offline and on the ledger (through the Org3 auditor's own peer), every proof holds,
+    # and the batches are signed by the gateway's token key.
+    trust = ca.trust_store()
+    conn = open_auditor(settings, "embedded", auditor_msp)
+    try:
+        for proof in proofs:
+            verdict = verify_offline(proof, trust, gateway_msp="Org1MSP")
+            assert verdict.ok, verdict.summary()
+            gateway_cert = load_msp(ca.identity_dir("Org1", EMBEDDED_GATEWAY_NAME), "Org1MSP")
+            assert proof.batch.certificate_pem.encode() == gateway_cert.identity.certificate_pem
+            checks = await verify_on_ledger(proof, conn.ledger)
+            assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
+    finally:
+        await conn.close()
+
+    # Neither token key exists as a file: no keystore, no PEM with their public keys.
+    for folder in (buyer_msp, ca.identity_dir("Org1", EMBEDDED_GATEWAY_NAME)):
+        assert not (folder / "keystore").exists()
+    on_disk = _pem_keys_on_disk(tmp_path, softhsm.token_dir)
+    assert on_disk, "the file-key identities should be found (the check would be vacuous)"
+    assert _spki(gateway_key) not in on_disk and _spki(buyer_key) not in on_disk
+    await asyncio.sleep(0)
