@@ -21,6 +21,7 @@ from typing import Any
 from gateway.anchoring.batcher import Batcher, GatewayIdentity
 from gateway.anchoring.errors import BacklogFull
 from gateway.anchoring.follower import Follower
+from gateway.anchoring.keyhistory import ensure_current
 from gateway.anchoring.ledger import AnchorLedger
 from gateway.anchoring.outbox import BatchStore, StoredBatch
 from gateway.anchoring.worker import ChannelWorker
@@ -88,6 +89,8 @@ class AnchoringService:
 
     async def start(self) -> None:
         """Resume from the store (unfinished batches, unbatched events) and start the tasks."""
+        # Never sign with a key the key history does not name as current (rotation).
+        await ensure_current(self.store, self.identity.identity, now_ms=self._clock())
         await self.batcher.load()
         for channel in await self.store.channels():
             last = await self.store.last(channel)

@@ -3,7 +3,10 @@
 Runs every offline check of the proof (docs/proof-format.md steps 1–10) and
 then asks the ledger — with the auditor's own identity, through its own
 org's peer, never through the gateway — that the batch root is anchored in
-that transaction and block, in the channel's unbroken chain. Prints one line
+that transaction and block, in the channel's unbroken chain. Certificates are
+checked at the anchor's time as the ledger records it ("valid at the time",
+docs/proof-format.md); with ``--gateway-keys`` the batch must also be signed by
+a key of the gateway's key history that was not retired at the batch's height. Prints one line
 per check and a verdict; exits 0 only when every check holds, 1 otherwise
 (2 for a usage error).
 """
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
 from gateway.anchoring.audit import verify_on_ledger
 from gateway.anchoring.connect import open_auditor
+from gateway.anchoring.keyhistory import KeyHistory, anchor_position
 from gateway.anchoring.proof import Check, EventProof, verify_offline
 from gateway.config import load_settings
 from gateway.errors import InvalidInput
@@ -36,6 +41,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--msp-id", help="the auditor's MSP id (default: from its certificate)")
     parser.add_argument("--gateway-msp", help="require the batch to be signed by this MSP")
     parser.add_argument("--offline", action="store_true", help="skip the ledger checks")
+    parser.add_argument(
+        "--gateway-keys",
+        help="the gateway's key history (GET /gateway/keys, kept by the auditor): the batch "
+        "must be signed by a key not yet retired at its height",
+    )
+    parser.add_argument(
+        "--at",
+        help="with --offline: check certificates at this ISO time (default: now); online "
+        "they are checked at the anchor's time, as the ledger records it",
+    )
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     parser.set_defaults(handler=_run)
 
@@ -50,17 +65,51 @@ def _load(path: str) -> EventProof:
 
 async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
     proof = _load(args.proof)
+    history = _history(args.gateway_keys) if args.gateway_keys else None
     settings = load_settings()
     conn = open_auditor(settings, args.peer, args.msp, msp_id=args.msp_id)
     try:
-        verdict = verify_offline(proof, conn.trust, gateway_msp=args.gateway_msp)
+        # "Valid at the time": certificates are checked at the anchor's time, so a
+        # revocation or expiry after it leaves the anchored event verifiable.
+        position = None if args.offline else await anchor_position(proof, conn.ledger)
+        at = position.at if position else _at(args.at)
+        verdict = verify_offline(proof, conn.trust, at=at, gateway_msp=args.gateway_msp)
         checks = list(verdict.checks)
+        if history is not None:
+            height = position.height if position else _claimed_height(proof)
+            checks.append(
+                history.check_batch(proof.batch.certificate_pem, proof.batch.channel, height)
+            )
         if not args.offline:
             checks += await verify_on_ledger(proof, conn.ledger)
         where = f"{conn.kind} ledger as {conn.msp_id}"
     finally:
         await conn.close()
     return checks, where
+
+
+def _history(path: str) -> KeyHistory:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    return KeyHistory.from_json(text)
+
+
+def _at(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"--at {value!r} is not an ISO 8601 time") from None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+def _claimed_height(proof: EventProof) -> int:
+    """Offline, the batch's place is the one its id claims (``<channel>/<number>``)."""
+    number = proof.batch.batch_id.rpartition("/")[2]
+    return int(number) - 1 if number.isdigit() else 1 << 62
 
 
 def _run(args: argparse.Namespace) -> int:
