@@ -241,15 +241,36 @@ def _infer_msp(trust: TrustStore, msp_dir: Path, msp_id: str | None) -> str:
 
 
 def open_auditor(
-    settings: Settings, peer: str, msp_dir: str | Path, *, msp_id: str | None = None
+    settings: Settings,
+    peer: str,
+    msp_dir: str | Path,
+    *,
+    msp_id: str | None = None,
+    key_label: str = "",
 ) -> AuditorConnection:
     """Connect as the identity in ``msp_dir`` through its own org's peer.
 
     ``peer`` is a network profile (JSON file, or a network folder holding
     ``profile.json``) or ``embedded`` / ``embedded:<ledger folder>`` (the
     embedded ledger, opened in this process: no gateway may hold it).
+    ``key_label`` names the identity's key in the ``[pkcs11]`` token (its folder
+    then needs no keystore); closing the connection ends the token session.
     """
-    msp_dir = Path(msp_dir)
+    return _open_auditor(settings, peer, Path(msp_dir), msp_id, key_label)
+
+
+def _auditor_signer(
+    settings: Settings, msp_dir: Path, msp_id: str, key_label: str
+) -> Signer | None:
+    if not key_label:
+        return None
+    _, signer = load_identity(msp_dir, msp_id, pkcs11=settings.pkcs11, key_label=key_label)
+    return signer
+
+
+def _open_auditor(
+    settings: Settings, peer: str, msp_dir: Path, msp_id: str | None, key_label: str
+) -> AuditorConnection:
     if peer == "embedded" or peer.startswith("embedded:"):
         from gateway.ledger.embedded import EmbeddedLedger, config_from_settings
         from gateway.ledger.embedded.connect import embedded_gateway
@@ -259,11 +280,17 @@ def open_auditor(
         if folder:
             config = dataclasses.replace(config, root=Path(folder))
         ledger = EmbeddedLedger.open(config)
+        signer = None
         try:
             trust = ledger.trust
             found = _infer_msp(trust, msp_dir, msp_id)
-            gw = embedded_gateway(ledger, msp_dir, org=found, timeouts=_timeouts(settings))
+            signer = _auditor_signer(settings, msp_dir, found, key_label)
+            gw = embedded_gateway(
+                ledger, msp_dir, org=found, signer=signer, timeouts=_timeouts(settings)
+            )
         except BaseException:
+            if signer is not None:
+                close_signer(signer)
             ledger.close_sync()
             raise
         anchor = FabricAnchorLedger(
@@ -273,6 +300,8 @@ def open_auditor(
         async def close() -> None:
             await anchor.close()
             await ledger.close()
+            if signer is not None:
+                close_signer(signer)
 
         return AuditorConnection(anchor, trust, found, "embedded", close)
 
@@ -289,11 +318,18 @@ def open_auditor(
     profile = NetworkProfile.load(path)
     trust = trust_from_profile(profile)
     found = _infer_msp(trust, msp_dir, msp_id)
-    gw = from_profile(profile, msp_dir, org=found, timeouts=_timeouts(settings))
+    signer = _auditor_signer(settings, msp_dir, found, key_label)
+    gw = from_profile(profile, msp_dir, org=found, signer=signer, timeouts=_timeouts(settings))
     anchor = FabricAnchorLedger(
         gw, fabric_channel=profile.channel, chaincode=settings.network.chaincode_name
     )
-    return AuditorConnection(anchor, trust, found, "fabric", anchor.close)
+
+    async def close_fabric() -> None:
+        await anchor.close()
+        if signer is not None:
+            close_signer(signer)
+
+    return AuditorConnection(anchor, trust, found, "fabric", close_fabric)
 
 
 def trust_from_profile(profile: NetworkProfile) -> TrustStore:

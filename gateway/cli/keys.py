@@ -2,9 +2,8 @@
 
 - ``keys generate --label L`` — a P-256 key pair in the token of the ``[pkcs11]``
   settings (non-extractable, sensitive); prints its public key.
-- ``keys enroll --org --name --role --label L [--generate]`` — an identity of
-  the built-in CA (embedded ledger) for the token key ``L``: the token signs
-  the certificate request, the MSP folder gets no keystore.
+- (``anchorline network enroll ... --pkcs11-key L [--generate-key]`` enrols an
+  identity for a token key with the built-in CA or Fabric CA.)
 - ``keys rotate-gateway (--label L | --msp-dir DIR [--label L])`` — rotate the
   gateway's key: the current key is retired in the key history (per channel,
   the last batch it signed and the log size), the new one becomes current.
@@ -46,16 +45,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gen.add_argument("--label", required=True, help="the new key's label")
     gen.set_defaults(handler=_generate)
 
-    enroll = sub.add_parser(
-        "enroll", help="enrol an identity of the built-in CA for a key in the token"
-    )
-    enroll.add_argument("--org", required=True)
-    enroll.add_argument("--name", required=True)
-    enroll.add_argument("--role", required=True, choices=("member", "auditor", "admin"))
-    enroll.add_argument("--label", required=True, help="the token key's label")
-    enroll.add_argument("--generate", action="store_true", help="generate the key first")
-    enroll.set_defaults(handler=_enroll)
-
     rotate = sub.add_parser(
         "rotate-gateway", help="retire the gateway's key, make a new one current"
     )
@@ -94,27 +83,6 @@ def _embedded_ca(settings: Settings) -> EmbeddedCA:
     from gateway.identity.ca import EmbeddedCA
 
     return EmbeddedCA(settings.embedded_dir / "ca")
-
-
-def _enroll(args: argparse.Namespace) -> int:
-    from gateway.identity.keysource import enroll_in_token
-
-    settings = load_settings()
-    token = _token(settings)
-    try:
-        msp = enroll_in_token(
-            _embedded_ca(settings),
-            token,
-            org=args.org,
-            name=args.name,
-            role=args.role,
-            key_label=args.label,
-            generate=args.generate,
-        )
-    finally:
-        token.close()
-    print(f"enrolled {args.name} ({args.role}) in {args.org} for token key {args.label!r}: {msp}")
-    return 0
 
 
 def _database_url(settings: Settings, override: str | None) -> str:

@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="network profile (its own org's peer is used) or embedded[:<ledger folder>]",
     )
     parser.add_argument("--msp-id", help="the auditor's MSP id (default: from its certificate)")
+    parser.add_argument(
+        "--pkcs11-key",
+        metavar="LABEL",
+        default="",
+        help="the identity's key is this key of the [pkcs11] token (not a keystore file)",
+    )
     parser.add_argument("--gateway-msp", help="require the batch to be signed by this MSP")
     parser.add_argument("--offline", action="store_true", help="skip the ledger checks")
     parser.add_argument(
@@ -67,7 +73,9 @@ async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
     proof = _load(args.proof)
     history = _history(args.gateway_keys) if args.gateway_keys else None
     settings = load_settings()
-    conn = open_auditor(settings, args.peer, args.msp, msp_id=args.msp_id)
+    conn = open_auditor(
+        settings, args.peer, args.msp, msp_id=args.msp_id, key_label=args.pkcs11_key
+    )
     try:
         # "Valid at the time": certificates are checked at the anchor's time, so a
         # revocation or expiry after it leaves the anchored event verifiable.

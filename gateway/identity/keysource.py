@@ -12,6 +12,8 @@ the folder has no keystore at all.
 - :func:`enroll_in_token` — generate a key pair in the token, have the
   built-in CA issue a certificate for it from a request the token signed,
   and return the new MSP folder (no private key on disk).
+- :func:`token_request` — a certificate request for a token key (generated
+  first when asked), for a CA this module does not drive (Fabric CA).
 - :func:`close_signer` — end a token signer's session; nothing for a file key.
 """
 
@@ -61,6 +63,17 @@ def enroll_in_token(
     signer = token.generate_key(key_label) if generate else token.signer(key_label)
     request = certificate_request(signer, signer.public_key, name)
     return ca.enroll(org, name, role, request=request)
+
+
+def token_request(pkcs11: Pkcs11Settings, key_label: str, name: str, *, generate: bool) -> bytes:
+    """A PEM certificate request with subject ``CN=name`` signed by the token key
+    ``key_label`` (generated now when ``generate``)."""
+    token = Token.open(TokenConfig.from_settings(pkcs11))
+    try:
+        signer = token.generate_key(key_label) if generate else token.signer(key_label)
+        return certificate_request(signer, signer.public_key, name)
+    finally:
+        token.close()
 
 
 def close_signer(signer: Signer) -> None:

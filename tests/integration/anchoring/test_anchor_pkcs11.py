@@ -1,5 +1,6 @@
 """Keys in a PKCS#11 token (SoftHSM2): the gateway's identity anchors batches on the
-embedded ledger and the proofs verify; a member whose key is in the token logs in,
+embedded ledger (Fabric CA enrols a token key where Fabric is installed) and the proofs
+verify; a member whose key is in the token logs in,
 emits and signs a settlement; no PEM of either key exists on disk."""
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.anchoring.audit import verify_on_ledger
-from gateway.anchoring.connect import EMBEDDED_GATEWAY_NAME, open_auditor
+from gateway.anchoring.connect import EMBEDDED_GATEWAY_NAME, open_auditor, trust_from_profile
 from gateway.anchoring.proof import EventProof, verify_offline
 from gateway.client.marketplace import auction_channel, bid, open_auction
 from gateway.client.member import MemberClient
 from gateway.client.settlement import LedgerSigner
 from gateway.config import Settings
 from gateway.identity.ca import EmbeddedCA
-from gateway.identity.keysource import enroll_in_token
+from gateway.identity.csr import certificate_request
+from gateway.identity.keysource import close_signer, enroll_in_token, load_identity
 from gateway.identity.msp import load_msp
 from gateway.identity.pkcs11 import Token, TokenConfig, open_signer
 from gateway.web.proofs import ANCHORING
+from network.profile import NetworkProfile
 from tests.integration.anchoring.support import anchoring_settings, wait_finalized
 from tests.integration.gateway.support import running_gateway
 from tests.integration.marketplace.scenario import wait_finalized as wait_proof_finalized
@@ -167,3 +170,31 @@ async def test_gateway_and_member_keys_in_the_token(tmp_path: Path, softhsm: Sof
     assert on_disk, "the file-key identities should be found (the check would be vacuous)"
     assert _spki(gateway_key) not in on_disk and _spki(buyer_key) not in on_disk
     await asyncio.sleep(0)
+
+
+@pytest.mark.fabric
+def test_fabric_ca_enrols_a_token_key(
+    fabric_network: NetworkProfile, softhsm: SoftHsm, tmp_path: Path
+) -> None:
+    from tests.conftest import _NETWORKS
+
+    assert fabric_network.network_dir is not None
+    network = _NETWORKS[fabric_network.network_dir]
+    token = Token.open(TokenConfig.from_settings(softhsm.settings()))
+    try:
+        signer = token.generate_key("fabric-ca-member")
+        request = certificate_request(signer, signer.public_key, "hsm-fabric-member")
+        msp = network.enroll("Org2", "hsm-fabric-member", "member", request=request)
+    finally:
+        token.close()
+    assert not (msp / "keystore").exists()
+    found, member = load_identity(
+        msp, "Org2MSP", pkcs11=softhsm.settings(), key_label="fabric-ca-member"
+    )
+    try:
+        assert trust_from_profile(fabric_network).verify(found.identity.certificate_pem).role == (
+            "member"
+        )
+        assert _spki(found.identity.public_key) == _spki(signer.public_key)
+    finally:
+        close_signer(member)
