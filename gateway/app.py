@@ -27,10 +27,10 @@ from aiohttp import web
 from gateway.anchoring.connect import ledger_kind, profile_path
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
+from gateway.clock import Clock, now_ms
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.events.metrics import GatewayMetrics

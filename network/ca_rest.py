@@ -28,15 +28,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from cryptography.x509.oid import NameOID
 
+from gateway.identity.signing import EcdsaSigner, sign_message
 from network.errors import CAError, IdentityExists, UnknownIdentity
 
-_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 # Fabric CA's error codes for "already registered" and "no such identity".
 _ALREADY_REGISTERED = 74
 _UNKNOWN_IDENTITY = 63
@@ -204,7 +200,4 @@ class CARest:
             raise CAError("the registrar's key is not an EC key")
         b64cert = _b64(registrar.cert_pem)
         payload = f"{method}.{_b64(uri.encode())}.{_b64(body)}.{b64cert}".encode()
-        r, s = decode_dss_signature(key.sign(payload, ec.ECDSA(hashes.SHA256())))
-        if s > _P256_N // 2:
-            s = _P256_N - s
-        return f"{b64cert}.{_b64(encode_dss_signature(r, s))}"
+        return f"{b64cert}.{_b64(sign_message(EcdsaSigner(key), payload))}"

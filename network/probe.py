@@ -17,12 +17,8 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.msp import identities_pb2
@@ -36,10 +32,8 @@ from fabric_protos.peer import (
 )
 from google.protobuf import timestamp_pb2
 
+from gateway.identity.signing import EcdsaSigner, sign_message
 from network.profile import NetworkProfile
-
-# Order of the P-256 group: Fabric refuses signatures with s above half of it.
-_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +62,7 @@ class Signer:
         return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
     def sign(self, message: bytes) -> bytes:
-        der = self.key.sign(message, ec.ECDSA(hashes.SHA256()))
-        r, s = decode_dss_signature(der)
-        if s > _P256_N // 2:
-            s = _P256_N - s
-        return encode_dss_signature(r, s)
+        return sign_message(EcdsaSigner(self.key), message)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ from gateway.anchoring.errors import StoreDamaged
 from gateway.anchoring.leaf import leaf_hash_from_canonical
 from gateway.anchoring.outbox import BatchStore, StoredBatch, chaincode_batch_id
 from gateway.anchoring.proof import BatchRecord, batch_signing_bytes
+from gateway.clock import Clock
 from gateway.identity.msp import Identity
 from gateway.identity.signing import Signer, sign_message
 from gateway.merkle.hashing import RFC6962_SHA256
@@ -33,7 +34,6 @@ from gateway.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 ZERO_ROOT = bytes(32)
-Clock = Callable[[], int]
 
 
 @dataclasses.dataclass(frozen=True)

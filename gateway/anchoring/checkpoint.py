@@ -38,10 +38,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway.identity.signing import Signer, sign_message, verify
 from gateway.merkle.errors import (
     CheckpointFormatError,
     NoteFormatError,
@@ -164,12 +164,6 @@ class NoteVerifier(Protocol):
     def verify(self, text: bytes, signature: bytes) -> bool: ...
 
 
-class DigestSigner(Protocol):
-    """Signs a SHA-256 digest, returning DER ECDSA (``gateway.identity.signing.Signer``)."""
-
-    def sign(self, digest: bytes) -> bytes: ...
-
-
 def _spki_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -211,11 +205,8 @@ class EcdsaNoteVerifier:
         return self._key
 
     def verify(self, text: bytes, signature: bytes) -> bool:
-        try:
-            self._key.verify(signature, text, ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        # Notes are checked by witnesses and auditors, not Fabric: either S verifies.
+        return verify(self._key, text, signature, require_low_s=False)
 
     def to_key_string(self) -> str:
         """``<name>+<key ID hex>+<base64(0x02 || DER SPKI)>``: what a witness configures."""
@@ -251,9 +242,7 @@ class EcdsaNoteVerifier:
 class EcdsaNoteSigner:
     """Signs notes with an ECDSA key held by a digest signer (the gateway identity)."""
 
-    def __init__(
-        self, name: str, public_key: ec.EllipticCurvePublicKey, signer: DigestSigner
-    ) -> None:
+    def __init__(self, name: str, public_key: ec.EllipticCurvePublicKey, signer: Signer) -> None:
         self.verifier = EcdsaNoteVerifier(name, public_key)
         self._signer = signer
 
@@ -266,7 +255,7 @@ class EcdsaNoteSigner:
         return self.verifier.key_id
 
     def sign(self, text: str) -> NoteSignature:
-        signature = self._signer.sign(hashlib.sha256(text.encode("utf-8")).digest())
+        signature = sign_message(self._signer, text.encode("utf-8"))
         return NoteSignature(self.name, self.key_id, signature)
 
     def renamed(self, name: str) -> EcdsaNoteSigner:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from gateway.anchoring.ledger import AnchoredEvent, AnchorLedger, read_back
 from gateway.anchoring.outbox import FINALIZED, BatchStore, StoredBatch
+from gateway.clock import Clock
 from gateway.ledger.events import Checkpoint
 from gateway.tasks import cancel_and_wait
 
@@ -36,7 +37,7 @@ class Follower:
         ledger: AnchorLedger,
         *,
         on_change: Callable[[StoredBatch], None],
-        clock: Callable[[], int],
+        clock: Clock,
         retry_s: float = 1.0,
     ) -> None:
         self._store = store

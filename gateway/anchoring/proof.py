@@ -12,8 +12,9 @@ signature on the batch record. Whether that root is anchored in that block
 is the ledger check, done by ``anchorline verify`` through the auditor's own
 peer.
 
-Signature checks use ``cryptography`` directly (ECDSA P-256 over SHA-256,
-DER, low-S not required: browsers' WebCrypto signs high-S as often as not);
+Signature checks use :func:`gateway.identity.signing.verify` (ECDSA P-256
+over SHA-256, DER, low-S not required: browsers' WebCrypto signs high-S as
+often as not);
 certificate chains, validity and CRLs use
 :meth:`gateway.identity.certificates.TrustStore.verify`.
 """
@@ -31,8 +32,6 @@ from typing import Any, Final
 
 import rfc8785
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.anchoring.leaf import (
@@ -48,6 +47,7 @@ from gateway.identity.certificates import (
     fingerprint,
     load_certificate,
 )
+from gateway.identity.signing import verify
 from gateway.merkle.errors import ProofDocumentError
 from gateway.merkle.hashing import RFC6962_SHA256, Hasher
 from gateway.merkle.proofs import Leaves, inclusion_proof
@@ -55,7 +55,6 @@ from gateway.merkle.verify import verify_inclusion
 
 PROOF_FORMAT: Final = "anchorline.event-proof/1"
 BATCH_RECORD_TYPE: Final = "anchorline.batch/1"
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 # -- JSON field readers: every error names the field ---------------------------------------
@@ -500,11 +499,7 @@ def _verify_sig(cert_pem: str, message: bytes, signature: bytes) -> bool:
     key = _parsed(cert_pem).public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return False
-    try:
-        key.verify(signature, message, _ECDSA_SHA256)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return verify(key, message, signature, require_low_s=False)
 
 
 def _verify_identity(

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.anchoring.batcher import Batcher, GatewayIdentity
@@ -25,16 +25,13 @@ from gateway.anchoring.keyhistory import ensure_current
 from gateway.anchoring.ledger import AnchorLedger
 from gateway.anchoring.outbox import BatchStore, StoredBatch
 from gateway.anchoring.worker import ChannelWorker
+from gateway.clock import Clock, now_ms
 from gateway.config import AnchoringSettings
 from gateway.events.pipeline import Committed
 from gateway.events.publisher import StatusChange, StatusPublisher
 from gateway.store.events import EventRepository, NewEvent
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclasses.dataclass
@@ -54,7 +51,7 @@ class AnchoringService:
         ledger: AnchorLedger,
         identity: GatewayIdentity,
         publisher: StatusPublisher | None = None,
-        clock: Callable[[], int] = _now_ms,
+        clock: Clock = now_ms,
         rng: random.Random | None = None,
         follow: bool = True,
     ) -> None:

@@ -30,12 +30,12 @@ from collections.abc import Callable
 from gateway.anchoring.errors import BatchRefused, LedgerCheckFailed
 from gateway.anchoring.ledger import AnchorLedger, read_back
 from gateway.anchoring.outbox import CONFIRMED, FINALIZED, RECORDED, BatchStore, StoredBatch
+from gateway.clock import Clock
 from gateway.errors import AnchorlineError
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], int]
 StatusCallback = Callable[[StoredBatch], None]
 #: Chaincode refusal reasons no retry can fix (chaincode/runtime/errors.py).
 _PERMANENT = ("forbidden:", "bad_input:")

@@ -15,8 +15,8 @@ import fnmatch
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.principal import Principal
+from gateway.clock import Clock, now_ms
 from gateway.errors import ConfigError
 
 

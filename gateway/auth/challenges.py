@@ -14,13 +14,13 @@ from typing import Any, Final
 
 import orjson
 
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.errors import (
     ChallengeExpired,
     ChallengeForeign,
     ChallengeReplayed,
     ChallengeUnknown,
 )
+from gateway.clock import Clock, now_ms
 from gateway.events.canonical import canonical_json
 from gateway.store.auth import AuthRepository, ChallengeRow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.errors import RateLimited
+from gateway.clock import Clock, now_ms
 
 _MAX_KEYS = 100_000
 

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.challenges import ChallengeService
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.errors import (
     BadSignature,
     MissingRole,
@@ -33,9 +32,11 @@ from gateway.auth.errors import (
 from gateway.auth.principal import Principal
 from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.tokens import TokenClaims, TokenSigner
-from gateway.events.signature import decode_signature, verify_ecdsa
+from gateway.clock import Clock, now_ms
+from gateway.events.signature import decode_signature
 from gateway.identity.certificates import VerifiedIdentity, fingerprint, load_certificate
 from gateway.identity.errors import CertificateParseError
+from gateway.identity.signing import verify
 from gateway.store.auth import AuthRepository, SessionRow
 
 
@@ -133,7 +134,9 @@ class SessionService:
             raise MissingRole("the certificate has no anchorline.role attribute")
         signature = decode_signature(signature_b64) if isinstance(signature_b64, str) else None
         assert isinstance(message, str)
-        if signature is None or not verify_ecdsa(key, signature, message.encode("utf-8")):
+        if signature is None or not verify(
+            key, message.encode("utf-8"), signature, require_low_s=False
+        ):
             raise BadSignature("the challenge signature does not verify against this certificate")
         await self._repo.record_identity(
             fingerprint=fp,

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.clock import now_ms
 from gateway.errors import AnchorlineError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -253,7 +254,7 @@ class Demo:
         everyone = [seller, auditor, *bidders.values()]
         try:
             auction_id = f"lot-{random.randint(100, 999)}"  # noqa: S311 - a demo name
-            closes = int((time.time() + self.args.auction_seconds) * 1000)
+            closes = now_ms() + int(self.args.auction_seconds * 1000)
             opened = await open_auction(
                 seller,
                 auction_id,
@@ -271,7 +272,7 @@ class Demo:
                 await c.join(channel)
             price, placed = 1000, 0
             rng = random.Random()  # noqa: S311 - simulated bidders
-            while time.time() * 1000 < closes - 800:
+            while now_ms() < closes - 800:
                 name = rng.choice(names)
                 price += rng.randint(5, 60)
                 ack = await bid(bidders[name], channel, price)

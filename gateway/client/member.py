@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +32,7 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 
 from gateway.client.errors import GatewayRefused
+from gateway.clock import now_ms
 from gateway.events.canonical import canonical_json
 from gateway.identity.msp import MspFolder, load_msp
 from gateway.identity.signing import Signer, sign_message
@@ -82,7 +82,7 @@ def sign_event(
         "channel": channel,
         "type": type,
         "payload": payload,
-        "client_ts": client_ts if client_ts is not None else time.time_ns() // 1_000_000,
+        "client_ts": client_ts if client_ts is not None else now_ms(),
     }
     signature = sign_message(signer, canonical_json(body))
     return {**body, "signature": base64.b64encode(signature).decode("ascii")}
@@ -224,9 +224,7 @@ class MemberClient:
 
     async def _on_disconnect(self) -> None:
         self._resumed.clear()
-        if self.session is not None and self.session.expires_ms - _REFRESH_MARGIN_MS < (
-            time.time_ns() // 1_000_000
-        ):
+        if self.session is not None and self.session.expires_ms - _REFRESH_MARGIN_MS < now_ms():
             # The reconnect's auth callable reads self.session: make it fresh.
             data = await self._post("/auth/refresh", {"refresh_token": self.session.refresh_token})
             self._take_session(data)

@@ -1,5 +1,10 @@
 """Signing: ECDSA P-256 over SHA-256, low-S, behind a small interface.
 
+This is the one place the project signs and verifies ECDSA: Fabric messages
+(proposals, envelopes, blocks), gateway events, login challenges, batch
+records, event proofs and checkpoint notes all go through :func:`verify` and
+a :class:`Signer`.
+
 Fabric signs a SHA-256 digest of the message bytes, DER-encodes the
 signature, and rejects any signature whose ``s`` is in the upper half of
 the curve order ("high-S"), because both ``s`` and ``n - s`` verify and
@@ -17,8 +22,14 @@ Public API (stable; the embedded ledger and the client library import it):
 - :func:`sha256` — the digest Fabric signs.
 - :func:`sign_message` — ``signer.sign(sha256(message))``.
 - :func:`to_low_s`, :func:`is_low_s` — normalise / check a DER signature.
-- :func:`verify` — check a DER signature over a message with a public key
-  (accepts only low-S signatures when ``require_low_s`` is true, as Fabric does).
+- :func:`verify` — check a DER signature over a message with a public key.
+  ``require_low_s`` says which rule the caller's protocol has: true (the
+  default) for Fabric messages, as Fabric peers and orderers check; false for
+  what members sign outside Fabric (events, login challenges) and what a
+  third party re-checks (proofs, checkpoint notes), because browsers'
+  WebCrypto signs high-S about half the time.
+
+Everything signed here is low-S, so it verifies under either rule.
 """
 
 from __future__ import annotations
@@ -124,7 +135,16 @@ def verify(
     *,
     require_low_s: bool = True,
 ) -> bool:
-    """True when ``signature`` is a valid signature of ``message`` by ``public_key``."""
+    """True when ``signature`` is a valid DER ECDSA-SHA256 signature of ``message``.
+
+    ``message`` is the signed bytes themselves (hashed here with SHA-256).
+    With ``require_low_s`` (the default, Fabric's rule) a high-S signature is
+    refused even though it is mathematically valid; without it both forms
+    are accepted. The low-S bound is P-256's: pass ``require_low_s=False``
+    for keys on other curves. Malformed DER, a signature by another key and
+    a signature over other bytes all give ``False``; this never raises for a
+    bad signature.
+    """
     try:
         if require_low_s and not is_low_s(signature):
             return False

@@ -28,7 +28,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,13 +37,14 @@ from gateway.anchoring.evidence import Evidence
 from gateway.auth.authorizer import Action, Decision
 from gateway.auth.principal import Principal
 from gateway.client.member import sign_event
+from gateway.clock import now_ms
 from gateway.errors import AnchorlineError
 from gateway.events.errors import BadEventSignature, StoreUnavailable
 from gateway.events.model import parse_event
 from gateway.events.pipeline import Committed
-from gateway.events.signature import verify_ecdsa
 from gateway.identity.certificates import role as certificate_role
 from gateway.identity.msp import identity_from_pem
+from gateway.identity.signing import verify
 from gateway.marketplace.access import ACCESS_CONTRACT, OnChainGrantPolicy, follow_grants
 from gateway.marketplace.auctions import (
     BID_TYPE,
@@ -78,10 +78,6 @@ _STATE_OF = {
     "settlement:Accept": "Accepted",
     "settlement:Settle": "Settled",
 }
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class ClosedAuctionPolicy:
@@ -178,7 +174,7 @@ class MarketplaceService:
         # of them need the certificate in the identities table, like a member's.
         assert self.ledger is not None
         cert = self.ledger.identity.certificate
-        now = _now_ms()
+        now = now_ms()
         await self._ctx.auth.record_identity(
             fingerprint=self.ledger.identity.fingerprint,
             msp_id=self.ledger.identity.msp_id,
@@ -212,9 +208,7 @@ class MarketplaceService:
         wire = sign_event(self.ledger.signer, channel=channel, type=type, payload=payload)
         event = parse_event(wire, 1 << 20)
         identity = self.ledger.identity
-        result = await self._store(
-            NewEvent(event, identity.fingerprint, identity.msp_id, _now_ms())
-        )
+        result = await self._store(NewEvent(event, identity.fingerprint, identity.msp_id, now_ms()))
         return result.stored.seq
 
     def _on_committed(self, committed: Sequence[Committed]) -> None:
@@ -242,17 +236,17 @@ class MarketplaceService:
         event = parse_event(raw, self._ctx.settings.gateway.max_payload_bytes)
         if event.type != OPEN_TYPE:
             raise InvalidAuction(f"an auction is opened with a signed {OPEN_TYPE!r} event")
-        if not verify_ecdsa(principal.public_key, event.signature, event.canonical):
+        if not verify(principal.public_key, event.canonical, event.signature, require_low_s=False):
             raise BadEventSignature("signature does not verify against your session's certificate")
         if principal.role not in ("member", "admin"):
             raise NotAParty(f"a {principal.role} may not sell")
-        terms = parse_terms(event.payload, channel=event.channel, now_ms=_now_ms())
+        terms = parse_terms(event.payload, channel=event.channel, now_ms=now_ms())
         if terms.auction_id in self.auctions or await self._ctx.events.last_seq(terms.channel):
             raise InvalidAuction(f"auction {terms.auction_id!r} already exists: choose another id")
         if terms.premium and self.grants is None:
             raise LedgerNotReady("premium auctions need the ledger's access contract")
         result = await self._store(
-            NewEvent(event, principal.fingerprint, principal.msp_id, _now_ms())
+            NewEvent(event, principal.fingerprint, principal.msp_id, now_ms())
         )
         auction = Auction(
             terms=terms,
@@ -261,7 +255,7 @@ class MarketplaceService:
         )
         self.auctions[terms.auction_id] = auction
         self.by_channel[terms.channel] = auction
-        delay = max(0.0, (terms.closes_at_ms - _now_ms()) / 1000)
+        delay = max(0.0, (terms.closes_at_ms - now_ms()) / 1000)
         loop = asyncio.get_running_loop()
         self._timers[terms.auction_id] = loop.call_later(delay, self._spawn_close, terms.auction_id)
         log.info(
@@ -288,7 +282,7 @@ class MarketplaceService:
         self._timers.pop(auction_id, None)
         # Bids still in the commit queue land before the close is decided.
         await self._ctx.pipeline.drain()
-        winner = auction.close(_now_ms())
+        winner = auction.close(now_ms())
         await self._ctx.authorizer.invalidate(channel=auction.channel)
         payload = {
             "auction_id": auction_id,

@@ -36,10 +36,10 @@ from typing import Any
 import orjson
 
 from gateway.auth.authorizer import Action, Authorizer
-from gateway.auth.clock import Clock, now_ms
 from gateway.auth.errors import AccessDenied
 from gateway.auth.principal import Principal
 from gateway.auth.sessions import SessionService
+from gateway.clock import Clock, now_ms
 from gateway.config import GatewaySettings
 from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import (
@@ -53,7 +53,7 @@ from gateway.events.metrics import GatewayMetrics
 from gateway.events.model import parse_event, valid_channel
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
-from gateway.events.signature import verify_ecdsa
+from gateway.identity.signing import verify
 from gateway.store.events import AppendResult, EventRepository, NewEvent
 from gateway.stream.frames import (
     IncomingEvent,
@@ -254,7 +254,9 @@ class Hub:
                 raise AccessDenied(
                     f"role {conn.principal.role!r} may not emit to {event.channel!r}"
                 )
-            if not verify_ecdsa(conn.principal.public_key, event.signature, event.canonical):
+            if not verify(
+                conn.principal.public_key, event.canonical, event.signature, require_low_s=False
+            ):
                 raise BadEventSignature(
                     "signature does not verify against your session's certificate"
                 )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.anchoring.batcher import Batcher, GatewayIdentity
 from gateway.anchoring.ledger import AnchoredEvent, CommitOutcome
 from gateway.anchoring.outbox import BatchStore, StoredBatch
+from gateway.clock import now_ms
 from gateway.events.canonical import canonical_json
 from gateway.events.model import SignedEvent
 from gateway.identity.ca import EmbeddedCA
@@ -78,9 +78,7 @@ async def add_events(setup: Setup, channel: str, count: int, start: int = 0) -> 
         ev = SignedEvent(
             body["id"], channel, "bid", body["payload"], body["client_ts"], signature, canonical
         )
-        items.append(
-            NewEvent(ev, setup.member.identity.fingerprint, "Org2MSP", int(time.time() * 1000))
-        )
+        items.append(NewEvent(ev, setup.member.identity.fingerprint, "Org2MSP", now_ms()))
     results = await setup.events.append(items)
     return [r.stored.seq for r in results]
 

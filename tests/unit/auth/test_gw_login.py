@@ -12,6 +12,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.x509.oid import NameOID
 
 from gateway.auth import errors as auth_errors
@@ -22,7 +26,7 @@ from gateway.auth.tokens import TokenSigner
 from gateway.identity import errors as id_errors
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.msp import load_msp
-from gateway.identity.signing import sign_message
+from gateway.identity.signing import P256_ORDER, sign_message
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 
@@ -133,6 +137,16 @@ async def test_challenge_is_bound_to_domain_and_certificate(env: Env, ca: Embedd
 
     assert body["fingerprint"] == fingerprint(load_certificate(alice.pem))
     assert expires == env.clock.now + 60_000
+
+
+async def test_a_high_s_challenge_signature_logs_in(env: Env, ca: EmbeddedCA) -> None:
+    # Browsers' WebCrypto signs high-S about half the time: login accepts both forms.
+    alice = member(ca, "Org1", "alice")
+    _, message, _ = await env.service.challenge(alice.pem, "a")
+    r, s = decode_dss_signature(sign_message(alice.signer, message.encode()))
+    high = base64.b64encode(encode_dss_signature(r, P256_ORDER - s)).decode()
+    tokens = await env.service.login(alice.pem, message, high, "a")
+    assert tokens.msp_id == "Org1MSP"
 
 
 async def test_replayed_challenge_is_refused(env: Env, ca: EmbeddedCA) -> None:

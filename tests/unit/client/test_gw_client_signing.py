@@ -8,9 +8,9 @@ import pytest
 
 from gateway.client import GatewayRefused, MemberClient, sign_event
 from gateway.events.model import parse_event
-from gateway.events.signature import verify_ecdsa
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.errors import MspFolderError
+from gateway.identity.signing import verify
 
 
 def test_signed_event_verifies_with_the_member_certificate(tmp_path: Path) -> None:
@@ -19,7 +19,9 @@ def test_signed_event_verifies_with_the_member_certificate(tmp_path: Path) -> No
     raw = sign_event(client.signer, channel="c", type="bid", payload={"amount": 3}, event_id="e1")
     event = parse_event(raw, 16384)
     assert event.id == "e1" and isinstance(event.client_ts, int)
-    assert verify_ecdsa(client.msp.identity.public_key, event.signature, event.canonical)
+    assert verify(
+        client.msp.identity.public_key, event.canonical, event.signature, require_low_s=False
+    )
     other = sign_event(client.signer, channel="c", type="bid", payload={"amount": 3})
     assert other["id"] != "e1" and len(other["id"]) == 32
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from gateway.events.canonical import canonical_json
 from gateway.events.errors import EventTooLarge, MalformedEvent
 from gateway.events.model import parse_event
-from gateway.events.signature import verify_ecdsa
+from gateway.identity.signing import verify
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -35,7 +35,7 @@ def test_a_valid_event_parses_and_verifies() -> None:
         event.canonical
         == b'{"channel":"auction-1","client_ts":5,"id":"e-1","payload":{"a":1},"type":"bid"}'
     )
-    assert verify_ecdsa(KEY.public_key(), event.signature, event.canonical)
+    assert verify(KEY.public_key(), event.canonical, event.signature, require_low_s=False)
 
 
 @pytest.mark.parametrize(
@@ -81,20 +81,20 @@ def test_tampered_event_or_other_key_does_not_verify() -> None:
     event = parse_event(signed(), 16384)
     tampered = parse_event({**signed(), "payload": {"a": 2}}, 16384)
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
-    assert not verify_ecdsa(KEY.public_key(), tampered.signature, tampered.canonical)
-    assert not verify_ecdsa(other, event.signature, event.canonical)
-    assert not verify_ecdsa(KEY.public_key(), b"\x30\x02garbage", event.canonical)
+    assert not verify(KEY.public_key(), tampered.canonical, tampered.signature, require_low_s=False)
+    assert not verify(other, event.canonical, event.signature, require_low_s=False)
+    assert not verify(KEY.public_key(), event.canonical, b"\x30\x02garbage", require_low_s=False)
 
 
 def test_key_order_in_the_wire_form_does_not_matter() -> None:
     raw = signed()
     reordered = dict(reversed(list(raw.items())))
     event = parse_event(reordered, 16384)
-    assert verify_ecdsa(KEY.public_key(), event.signature, event.canonical)
+    assert verify(KEY.public_key(), event.canonical, event.signature, require_low_s=False)
 
 
 def test_high_s_signatures_verify_too() -> None:
     event = parse_event(signed(), 16384)
     r, s = decode_dss_signature(event.signature)
     flipped = encode_dss_signature(r, N - s)
-    assert verify_ecdsa(KEY.public_key(), flipped, event.canonical)
+    assert verify(KEY.public_key(), event.canonical, flipped, require_low_s=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -96,3 +97,76 @@ def test_a_key_held_elsewhere_satisfies_the_protocol(key: ec.EllipticCurvePrivat
     remote = RemoteSigner()
     assert isinstance(remote, Signer)
     assert verify(key.public_key(), b"y", sign_message(remote, b"y"))
+
+
+# -- verify: the one ECDSA check, with the low-S rule as the caller's parameter ------------
+
+
+def _high_s(signature: bytes) -> bytes:
+    r, s = decode_dss_signature(signature)
+    return encode_dss_signature(r, P256_ORDER - s)
+
+
+@pytest.mark.parametrize("require_low_s", [True, False])
+def test_a_low_s_signature_verifies_under_either_rule(
+    key: ec.EllipticCurvePrivateKey, require_low_s: bool
+) -> None:
+    signature = sign_message(EcdsaSigner(key), b"event")
+    assert is_low_s(signature)
+    assert verify(key.public_key(), b"event", signature, require_low_s=require_low_s)
+
+
+@pytest.mark.parametrize(("require_low_s", "accepted"), [(True, False), (False, True)])
+def test_a_high_s_signature_is_accepted_only_when_low_s_is_not_required(
+    key: ec.EllipticCurvePrivateKey, require_low_s: bool, accepted: bool
+) -> None:
+    high = _high_s(sign_message(EcdsaSigner(key), b"event"))
+    assert not is_low_s(high)
+    assert verify(key.public_key(), b"event", high, require_low_s=require_low_s) is accepted
+
+
+def test_the_default_rule_is_fabrics_low_s(key: ec.EllipticCurvePrivateKey) -> None:
+    high = _high_s(sign_message(EcdsaSigner(key), b"tx"))
+    assert not verify(key.public_key(), b"tx", high)
+
+
+@pytest.mark.parametrize("require_low_s", [True, False])
+def test_another_key_or_other_bytes_are_refused(
+    key: ec.EllipticCurvePrivateKey, require_low_s: bool
+) -> None:
+    low = sign_message(EcdsaSigner(key), b"m")
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    for signature in (low, _high_s(low)):
+        assert not verify(other, b"m", signature, require_low_s=require_low_s)
+        assert not verify(key.public_key(), b"m!", signature, require_low_s=require_low_s)
+
+
+@pytest.mark.parametrize("require_low_s", [True, False])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda sig: b"", id="empty"),
+        pytest.param(lambda sig: b"\x30\x00", id="empty-sequence"),
+        pytest.param(lambda sig: sig[:-1], id="truncated"),
+        pytest.param(lambda sig: sig + b"\x00", id="trailing-byte"),
+        pytest.param(lambda sig: b"\x30\x02garbage", id="bad-length"),
+        pytest.param(lambda sig: encode_dss_signature(0, 1), id="r-zero"),
+        pytest.param(
+            lambda sig: encode_dss_signature(decode_dss_signature(sig)[0], P256_ORDER),
+            id="s-equals-order",
+        ),
+    ],
+)
+def test_malformed_der_is_refused_without_raising(
+    key: ec.EllipticCurvePrivateKey, require_low_s: bool, mangle: Callable[[bytes], bytes]
+) -> None:
+    signature = mangle(sign_message(EcdsaSigner(key), b"m"))
+    assert not verify(key.public_key(), b"m", signature, require_low_s=require_low_s)
+
+
+def test_keys_on_other_curves_verify_when_low_s_is_not_required() -> None:
+    # Checkpoint-note verifiers may hold P-384 keys; the low-S bound is P-256's.
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    signature = p384.sign(b"note", ec.ECDSA(hashes.SHA256()))
+    assert verify(p384.public_key(), b"note", signature, require_low_s=False)
+    assert not verify(p384.public_key(), b"other note", signature, require_low_s=False)

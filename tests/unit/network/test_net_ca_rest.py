@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from network.ca_rest import _P256_N, CARest, Enrolment, _csr
+from gateway.identity.signing import P256_ORDER
+from network.ca_rest import CARest, Enrolment, _csr
 
 
 def _registrar() -> tuple[Enrolment, ec.EllipticCurvePrivateKey]:
@@ -51,7 +52,7 @@ def test_token_signs_method_uri_body_and_cert_with_low_s() -> None:
             ]
         ).encode()
         key.public_key().verify(signature, payload, ec.ECDSA(hashes.SHA256()))
-        assert decode_dss_signature(signature)[1] <= _P256_N // 2
+        assert decode_dss_signature(signature)[1] <= P256_ORDER // 2
 
 
 def test_csr_carries_cn_and_sans() -> None:
