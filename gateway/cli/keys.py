@@ -22,12 +22,12 @@ import argparse
 import asyncio
 import base64
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 
+from gateway.clock import now_ms
 from gateway.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ async def _rotate_in_store(settings: Settings, url: str, old_msp: Path, new_msp:
     try:
         await migrate(engine)
         store = BatchStore(engine)
-        now = int(time.time() * 1000)
+        now = now_ms()
         await ensure_current(store, old, now_ms=now)
         history = await rotate(store, new, now_ms=now)
     finally:

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, Final
 import pkcs11
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
@@ -59,7 +58,7 @@ from gateway.identity.errors import (
     TokenPinUnavailable,
     TokenSignFailed,
 )
-from gateway.identity.signing import to_low_s
+from gateway.identity.signing import low_s_from_raw
 
 if TYPE_CHECKING:
     from gateway.config import Pkcs11Settings
@@ -414,13 +413,13 @@ class Pkcs11Signer:
         if len(digest) != 32:
             raise InvalidInput(f"expected a 32-byte SHA-256 digest, got {len(digest)} bytes")
         raw = self.token._sign(self._key, digest)
-        if len(raw) != 64:
+        try:
+            return low_s_from_raw(raw)
+        except ValueError:
             raise TokenSignFailed(
                 f"token {self.token.label!r} returned a {len(raw)}-byte signature, not r || s "
                 "of P-256"
-            )
-        der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-        return to_low_s(der)
+            ) from None
 
     def close(self) -> None:
         """Close the token session when this signer opened it (:func:`open_signer`)."""
