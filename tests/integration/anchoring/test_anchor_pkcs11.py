@@ -9,6 +9,8 @@ import asyncio
 import dataclasses
 import json
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from tests.integration.marketplace.scenario import wait_for
 from tests.softhsm_fixtures import SoftHsm
 
 pytestmark = pytest.mark.softhsm
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _spki(key: ec.EllipticCurvePublicKey) -> bytes:
@@ -198,3 +201,64 @@ def test_fabric_ca_enrols_a_token_key(
         assert _spki(found.identity.public_key) == _spki(signer.public_key)
     finally:
         close_signer(member)
+
+
+@pytest.mark.fabric
+async def test_a_token_gateway_anchors_on_fabric(
+    tmp_path: Path,
+    softhsm: SoftHsm,
+    fabric_network: NetworkProfile,
+    enroll_identity: Callable[..., Path],
+    deploy_chaincode: Callable[[str, Path], None],
+) -> None:
+    from gateway.anchoring.connect import open_anchoring
+    from tests.conftest import _NETWORKS
+    from tests.integration.anchoring.support import (
+        clients,
+        emit_many,
+        fabric_world,
+    )
+    from tests.integration.anchoring.support import (
+        running_gateway as anchoring_gateway,
+    )
+
+    deploy_chaincode("anchorline", REPO / "chaincode")
+    tag = uuid.uuid4().hex[:8]
+    world = fabric_world(tmp_path, fabric_network, enroll_identity, tag)
+    assert fabric_network.network_dir is not None
+    label = f"fabric-gw-{tag}"
+    token = Token.open(TokenConfig.from_settings(softhsm.settings()))
+    try:
+        signer = token.generate_key(label)
+        request = certificate_request(signer, signer.public_key, f"hsm-gw-{tag}")
+    finally:
+        token.close()
+    gateway_msp = _NETWORKS[fabric_network.network_dir].enroll(
+        "Org1", f"hsm-gw-{tag}", "admin", request=request
+    )
+    settings = dataclasses.replace(
+        world.settings,
+        ledger=dataclasses.replace(world.settings.ledger, kind="fabric", msp_dir=str(gateway_msp)),
+        anchoring=dataclasses.replace(world.settings.anchoring, profile=str(world.profile_path)),
+        pkcs11=softhsm.settings(key_label=label),
+    )
+    channel = f"hsm-{tag}"
+    async with (
+        anchoring_gateway(settings, world.trust(), open_anchoring) as gw,
+        clients(gw.url, world.members, channel) as members,
+    ):
+        await emit_many(members, channel, 40)
+        await wait_finalized(gw.app, channel, 40, timeout=60)
+        proofs = [await gw.app[ANCHORING].evidence.event_proof(channel, s) for s in (1, 40)]
+    auditor = world.auditor_ledger()
+    try:
+        for proof in proofs:
+            assert _spki(load_msp(gateway_msp, "Org1MSP").identity.public_key) == _spki(
+                signer.public_key
+            )
+            verdict = verify_offline(proof, world.trust(), gateway_msp="Org1MSP")
+            assert verdict.ok, verdict.summary()
+            checks = await verify_on_ledger(proof, auditor)
+            assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    finally:
+        await auditor.close()
