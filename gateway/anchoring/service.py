@@ -71,6 +71,7 @@ class AnchoringService:
             max_ms=settings.batch_max_ms,
             on_recorded=self._recorded,
             clock=clock,
+            before_sign=self._key_is_current,
         )
         self.follower = Follower(store, ledger, on_change=self._changed, clock=clock)
         self.workers: dict[str, ChannelWorker] = {}
@@ -78,6 +79,11 @@ class AnchoringService:
         self._started = False
         self.refused = 0
         self.status_changes = 0
+
+    async def _key_is_current(self) -> None:
+        # A rotation recorded while this process runs retires its key: stop signing
+        # batches at once (the batcher retries and logs) rather than past the marks.
+        await ensure_current(self.store, self.identity.identity, now_ms=self._clock())
 
     def set_publisher(self, publisher: StatusPublisher | None) -> None:
         self._publisher = publisher

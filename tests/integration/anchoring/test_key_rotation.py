@@ -194,3 +194,36 @@ async def test_rotation_keeps_old_proofs_and_refuses_the_retired_key(
     assert await asyncio.to_thread(main, ["verify", str(bad), *base, "--json"]) == 1
     checks = {c["name"]: c["ok"] for c in json.loads(capsys.readouterr().out)["checks"]}
     assert not checks["gateway-key"] and checks["batch-signature"]
+
+
+async def test_a_gateway_still_running_after_a_rotation_stops_signing_batches(
+    tmp_path: Path,
+) -> None:
+    from gateway.anchoring.keyhistory import rotate
+    from gateway.clock import now_ms
+    from gateway.web.proofs import ANCHORING
+
+    base = anchoring_settings(tmp_path)
+    settings = dataclasses.replace(base, ledger=dataclasses.replace(base.ledger, kind="embedded"))
+    ca = EmbeddedCA(settings.embedded_dir / "ca")
+    member = ca.enroll("Org2", "bob", "member")
+    successor = load_msp(ca.enroll("Org1", "gw-successor", "admin"), "Org1MSP").identity
+    async with running_gateway(settings, ca) as gw:
+        service = gw.app[ANCHORING].service
+        client = MemberClient.from_msp(gw.url, member, "Org2MSP")
+        try:
+            await client.login()
+            await client.connect()
+            await client.join(CHANNEL)
+            for k in range(3):
+                assert (await client.emit(CHANNEL, "note", {"k": k})).ok
+            await wait_finalized(gw.app, CHANNEL, 3, timeout=30)
+            recorded = service.batcher.batches_recorded
+            await rotate(service.store, successor, now_ms=now_ms())
+            for k in range(3):
+                assert (await client.emit(CHANNEL, "note", {"k": 3 + k})).ok
+            await asyncio.sleep(1.0)  # several batch windows of 50 ms
+            assert service.batcher.batches_recorded == recorded
+            assert service.status()["channels"][CHANNEL]["finalized_upto"] == 3
+        finally:
+            await client.close()
