@@ -143,8 +143,9 @@ async def test_rotation_keeps_old_proofs_and_refuses_the_retired_key(
     # CRL dates have one-second precision and an anchor in the revocation's own second
     # counts as after it: revoke in a later second.
     await asyncio.sleep(1.1)
-    ca.revoke("Org2", "alice")
-    ca.enroll("Org2", "alice-renewed", "member")
+    old_alice = load_msp(member, "Org2MSP").identity.certificate
+    renewed = load_msp(ca.reenroll("Org2", "alice"), "Org2MSP", require_key=True)
+    ca.revoke("Org2", "alice", serial=format(old_alice.serial_number, "x"))
     trust = ca.trust_store()
     old_cert = load_msp(ca.identity_dir("Org1", EMBEDDED_GATEWAY_NAME), "Org1MSP")
     conn = open_auditor(new, "embedded", auditor)
@@ -162,6 +163,8 @@ async def test_rotation_keeps_old_proofs_and_refuses_the_retired_key(
         now = verify_offline(before[0], trust, at=dt.datetime.now(dt.UTC))
         assert not now.check("sender-certificate").ok
         assert "revoked" in now.check("sender-certificate").detail
+        # The renewed certificate of the same member is good now.
+        assert trust.verify(renewed.identity.certificate_pem).enrollment_id == "alice"
 
         # A batch the retired key signs after its retirement: the history refuses it.
         late = after[-1]
