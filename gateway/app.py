@@ -1,9 +1,12 @@
 """The aiohttp application factory of the gateway.
 
 ``create_app(settings)`` builds every long-lived object and wires them:
-store → pipeline → hub → Socket.IO adapter → routes. Database connections,
-the commit writer and the expiry loop are opened and closed in the app's
-``cleanup_ctx``; nothing lives in module globals.
+store → pipeline → hub → Socket.IO adapter → routes, then the marketplace on
+the trust path's ledger connection. Database connections, the commit writer,
+the expiry loop and the marketplace are opened and closed in the app's
+``cleanup_ctx``; nothing lives in module globals. The objects are kept in a
+:class:`~gateway.context.GatewayContext` for the HTTP routes; domain services
+get only the collaborators they use.
 
 Seams for the other paths: ``context.hub`` is the
 :class:`~gateway.events.publisher.StatusPublisher` the trust path pushes
@@ -24,7 +27,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.anchoring.connect import ledger_kind, profile_path
+from gateway.anchoring.batcher import GatewayIdentity
+from gateway.anchoring.checkpoint import EcdsaNoteSigner
+from gateway.anchoring.evidence import Evidence
+from gateway.anchoring.ledger import trust_path_ledger
+from gateway.anchoring.outbox import BatchStore
+from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.ratelimit import RateLimiter
@@ -32,15 +40,29 @@ from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.clock import Clock, now_ms
 from gateway.config import Settings
+from gateway.context import (
+    ANCHORING,
+    ANCHORING_CONNECT,
+    CONTEXT,
+    MARKETPLACE,
+    AnchoringRuntime,
+    GatewayContext,
+    MarketplaceSlot,
+)
 from gateway.errors import ConfigError
+from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.pipeline import EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
+from gateway.ledger.connection import ledger_kind, open_ledger, profile_path
+from gateway.ledger.profile import NetworkProfile
+from gateway.marketplace.ledger import handle_from_anchoring
+from gateway.marketplace.service import MarketplaceService
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
-from gateway.store.trust import StatusRepository
+from gateway.store.trust import EventStatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
@@ -48,8 +70,6 @@ from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
 from gateway.web.routes import routes
-from gateway.web.state import CONTEXT, GatewayContext
-from network.profile import NetworkProfile
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +168,7 @@ def create_app(
     pipeline = EventPipeline(
         events, max_batch=gs.commit_max_batch, queue_limit=gs.commit_queue_limit, metrics=metrics
     )
+    limits = IntakeLimits.from_settings(gs)
     hub = Hub(
         settings=gs,
         sessions=sessions,
@@ -155,6 +176,7 @@ def create_app(
         pipeline=pipeline,
         events=events,
         metrics=metrics,
+        limits=limits,
         clock=clock,
     )
     context = GatewayContext(
@@ -163,12 +185,13 @@ def create_app(
         engine=engine,
         events=events,
         auth=auth,
-        statuses=StatusRepository(engine),
+        statuses=EventStatusRepository(engine),
         sessions=sessions,
         authorizer=authorizer,
         pipeline=pipeline,
         hub=hub,
         metrics=metrics,
+        limits=limits,
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
@@ -177,9 +200,13 @@ def create_app(
     sio.attach(app, server)
     app.add_routes(routes)
     app.cleanup_ctx.append(_resources)
-    # The trust path (batching, anchoring, proofs) starts after _resources, stops before it.
+    # The trust path (batching, anchoring, proofs) starts after _resources, stops before
+    # it; the marketplace, on the trust path's ledger connection, after the trust path.
     install_anchoring(app)
+    app.cleanup_ctx.append(_anchoring)
     install_marketplace(app)
+    app[MARKETPLACE] = MarketplaceSlot()
+    app.cleanup_ctx.append(_marketplace)
     return app
 
 
@@ -199,3 +226,93 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await ctx.pipeline.stop()
         await ctx.events.close()
         await ctx.engine.dispose()
+
+
+async def _anchoring(app: web.Application) -> AsyncIterator[None]:
+    """Connect the trust path to the ledger, start the anchoring service after the store
+    is migrated, plug it into the pipeline (committed events, admission) and the hub
+    (status pushes); stop it before the pipeline stops."""
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    if not settings.anchoring.enabled:
+        yield
+        return
+    connect = app.get(ANCHORING_CONNECT, open_ledger)
+    connection = connect(settings)
+    try:
+        ledger = trust_path_ledger(
+            connection, settings.anchoring, call_timeout_s=settings.ledger.submit_timeout_s
+        )
+    except BaseException:
+        await connection.close()
+        raise
+    store = BatchStore(ctx.engine)
+    identity = GatewayIdentity(connection.identity, connection.signer)
+    service = AnchoringService(
+        settings.anchoring,
+        store=store,
+        events=ctx.events,
+        ledger=ledger,
+        identity=identity,
+        publisher=ctx.hub,
+    )
+    evidence = Evidence(
+        store,
+        ctx.events,
+        fabric_channel=ledger.fabric_channel,
+        chaincode=ledger.chaincode,
+        note_signer=EcdsaNoteSigner(
+            settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
+            identity.identity.public_key,
+            identity.signer,
+        ),
+        origin_prefix=settings.anchoring.checkpoint_origin,
+    )
+    ctx.pipeline.add_listener(service.on_committed)
+    ctx.pipeline.add_admission_check(service.admit)
+    try:
+        await service.start()
+    except BaseException:
+        await connection.close()
+        raise
+    app[ANCHORING] = AnchoringRuntime(service, evidence, connection, ledger)
+    log.info(
+        "trust path running: ledger=%s channel=%s chaincode=%s",
+        connection.kind,
+        ledger.fabric_channel,
+        ledger.chaincode,
+    )
+    try:
+        yield
+    finally:
+        await service.stop()
+        await connection.close()
+
+
+async def _marketplace(app: web.Application) -> AsyncIterator[None]:
+    """The marketplace on the trust path's ledger connection (or without a ledger when
+    the trust path is off: auctions still run, settlement and premium rooms do not)."""
+    ctx = app[CONTEXT]
+    runtime = app.get(ANCHORING)
+    ledger = handle_from_anchoring(runtime.connection, owns=False) if runtime else None
+    service = MarketplaceService(
+        authorizer=ctx.authorizer,
+        pipeline=ctx.pipeline,
+        events=ctx.events,
+        identities=ctx.auth,
+        limits=ctx.limits,
+        ledger=ledger,
+        evidence=runtime.evidence if runtime else None,
+        emit_roles=frozenset(
+            r.strip() for r in ctx.settings.gateway.authz_emit_roles.split(",") if r.strip()
+        ),
+        premium_pattern="premium-*",
+    )
+    await service.start()
+    app[MARKETPLACE].service = service
+    log.info("marketplace running (ledger: %s)", ledger.kind if ledger else "none")
+    try:
+        yield
+    finally:
+        app[MARKETPLACE].service = None
+        await service.stop()

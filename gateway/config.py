@@ -115,6 +115,9 @@ class GatewaySettings:
     # Engine.IO heartbeat; a long-polling request is held at most their sum.
     ping_interval_s: int = 25
     ping_timeout_s: int = 20
+    # How committed events and statuses reach the subscribers: "local" writes to
+    # this process's connections (see gateway/stream/fanout.py).
+    fanout: str = "local"
 
 
 @dataclasses.dataclass(frozen=True)

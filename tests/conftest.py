@@ -37,11 +37,12 @@ from pathlib import Path
 import pytest
 
 from gateway.config import Settings, load_settings
-from network.control import Network, UpResult, port_free
+from network.control import NativeNetwork, UpResult
 from network.errors import FabricNotFound, PortInUse
 from network.install import FabricInstall, find_fabric
 from network.processes import is_alive
 from network.profile import NetworkProfile
+from network.readiness import port_free
 
 # Databases (SQLite and a throwaway PostgreSQL), built-in-CA identities, a SoftHSM2 token.
 pytest_plugins = ["tests.database_fixtures", "tests.softhsm_fixtures"]
@@ -88,7 +89,7 @@ def extra_base_port(slot: int) -> int:
 _SKIP_PREFIX = "no Fabric install found (FABRIC_HOME, PATH, /opt/fabric)"
 _install_cache: list[FabricInstall | str] = []
 # Networks started by this session, by state folder: enroll() finds its network here.
-_NETWORKS: dict[Path, Network] = {}
+_NETWORKS: dict[Path, NativeNetwork] = {}
 
 
 def fabric_install_or_reason() -> FabricInstall | str:
@@ -125,7 +126,7 @@ def network_settings(home: Path, base_port: int | None = None) -> Settings:
 
 @dataclasses.dataclass
 class FabricSession:
-    network: Network
+    network: NativeNetwork
     up: UpResult
     profile: NetworkProfile
 
@@ -147,7 +148,7 @@ def fabric_session(
     path = os.environ.get("PATH", os.defpath)
     tried: set[int] = set()
     while True:
-        network = Network(network_settings(home), fabric_install, env_path=path)
+        network = NativeNetwork(network_settings(home), fabric_install, env_path=path)
         try:
             result = network.up()
             break

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from gateway.anchoring.ledger import AnchoredEvent, AnchorLedger, read_back
 from gateway.anchoring.outbox import FINALIZED, BatchStore, StoredBatch
 from gateway.clock import Clock
-from gateway.ledger.events import Checkpoint
+from gateway.ledger.protocol.events import Checkpoint
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

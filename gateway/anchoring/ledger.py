@@ -4,6 +4,9 @@
 verifier and the audit use; :class:`FabricAnchorLedger` implements it with a
 :class:`~gateway.ledger.gateway.Gateway` (a real Fabric network or the
 embedded ledger: the client is the same). Unit tests fake the protocol.
+:func:`trust_path_ledger` builds the gateway's over an opened
+:class:`~gateway.ledger.connection.LedgerConnection` (reading back through
+another org's peer), :func:`auditor_ledger` an auditor's.
 
 The anchor chaincode's functions and JSON are documented in
 ``chaincode/contracts/anchor.py`` (contract ``anchor``).
@@ -17,10 +20,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 
+from gateway.config import AnchoringSettings
+from gateway.errors import ConfigError
 from gateway.ledger.commit import Commit
+from gateway.ledger.connection import LedgerConnection
 from gateway.ledger.errors import EvaluateError
-from gateway.ledger.events import Checkpoint
 from gateway.ledger.gateway import Gateway
+from gateway.ledger.protocol.events import Checkpoint
 
 CONTRACT: Final = "anchor"
 EVENT_NAME: Final = "BatchAnchored"
@@ -193,6 +199,55 @@ class FabricAnchorLedger:
 
     async def close(self) -> None:
         await self.gateway.close()
+
+
+def reader_msp(connection: LedgerConnection, reader_org: str) -> str:
+    """The org whose peer reads anchors back: ``reader_org``, else the first other org.
+
+    :class:`ConfigError` when it is not an org of the ledger, is the gateway's own
+    org, or the ledger has no second org.
+    """
+    orgs = list(connection.msp_ids)
+    own = connection.msp_id
+    if reader_org:
+        try:
+            wanted = connection.org_msp(reader_org)
+        except KeyError:
+            raise ConfigError(
+                f"anchoring.reader_org: {reader_org} is not an org of the network"
+            ) from None
+        if wanted not in orgs:
+            raise ConfigError(f"anchoring.reader_org: {wanted} is not one of {', '.join(orgs)}")
+        if wanted == own:
+            raise ConfigError("anchoring.reader_org must be another org than the gateway's")
+        return wanted
+    others = [o for o in orgs if o != own]
+    if not others:
+        raise ConfigError(
+            "finalizing an anchor needs a second org whose peer reads it back; the ledger has "
+            f"only {own}"
+        )
+    return others[0]
+
+
+def trust_path_ledger(
+    connection: LedgerConnection, anchoring: AnchoringSettings, *, call_timeout_s: float
+) -> FabricAnchorLedger:
+    """The gateway's anchor ledger over its connection (which stays the one to close)."""
+    return FabricAnchorLedger(
+        connection.gateway,
+        fabric_channel=connection.channel,
+        chaincode=connection.chaincode,
+        reader_msp=reader_msp(connection, anchoring.reader_org),
+        call_timeout_s=call_timeout_s,
+    )
+
+
+def auditor_ledger(connection: LedgerConnection) -> FabricAnchorLedger:
+    """An auditor's view over its own connection: reads through its own org's peer."""
+    return FabricAnchorLedger(
+        connection.gateway, fabric_channel=connection.channel, chaincode=connection.chaincode
+    )
 
 
 async def read_back(

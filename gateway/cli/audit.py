@@ -13,10 +13,10 @@ import argparse
 import asyncio
 
 from gateway.anchoring.audit import AuditReport, audit_channel, report_json
-from gateway.anchoring.connect import open_anchoring, open_auditor
-from gateway.anchoring.ledger import AnchorLedger
+from gateway.anchoring.ledger import AnchorLedger, auditor_ledger, trust_path_ledger
 from gateway.anchoring.outbox import BatchStore
 from gateway.config import load_settings
+from gateway.ledger.connection import open_ledger
 from gateway.store.engine import create_engine
 from gateway.store.events import EventRepository
 
@@ -51,17 +51,25 @@ async def _audit(args: argparse.Namespace) -> AuditReport:
     url = args.database_url or database_url(settings)
     ledger: AnchorLedger
     if args.msp:
-        auditor = open_auditor(
+        conn = open_ledger(
             settings,
-            args.peer or "embedded",
-            args.msp,
+            peer=args.peer or "embedded",
+            msp_dir=args.msp,
             msp_id=args.msp_id,
             key_label=args.pkcs11_key,
         )
-        ledger, close = auditor.ledger, auditor.close
+        close = conn.close
+        ledger = auditor_ledger(conn)
     else:
-        conn = open_anchoring(settings)
-        ledger, close = conn.ledger, conn.close
+        conn = open_ledger(settings)
+        close = conn.close
+        try:
+            ledger = trust_path_ledger(
+                conn, settings.anchoring, call_timeout_s=settings.ledger.submit_timeout_s
+            )
+        except BaseException:
+            await close()
+            raise
     engine = create_engine(url)
     try:
         return await audit_channel(

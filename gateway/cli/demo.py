@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import random
 import shutil
 import signal
 import socket
@@ -27,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.clock import now_ms
 from gateway.errors import AnchorlineError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +54,7 @@ def _free_port() -> int:
 
 def _free_base_port() -> int:
     """The default 7100, or the first block of 100 free ports above the test suites' range."""
-    from network.control import port_free
+    from network.readiness import port_free
 
     for base in (7100, *range(16000, 20000, 200)):
         if all(port_free(p) for p in range(base, base + 100)):
@@ -169,7 +167,7 @@ class Demo:
             f"{n} bidders (Org2, Org3), auditor (Org3)",
         )
         if self.kind == "fabric":
-            from network.profile import NetworkProfile
+            from gateway.ledger.profile import NetworkProfile
 
             profile = NetworkProfile.load(self.home / "network" / "profile.json")
             org1 = profile.org("Org1")
@@ -234,139 +232,43 @@ class Demo:
     # -- the scenario ----------------------------------------------------------------------
 
     async def scenario(self) -> None:
-        from gateway.anchoring.proof import EventProof, verify_offline
-        from gateway.client import MemberClient
-        from gateway.client.marketplace import auction_state, bid, open_auction
-        from gateway.client.settlement import LedgerSigner
+        """The reference scenario (gateway.cli.scenario) with simulated bidders, narrated."""
+        from gateway.cli.scenario import Cast, Plan, run_scenario
         from gateway.identity.certificates import TrustStore
 
-        async def client(name: str) -> MemberClient:
-            path, msp = self.members[name]
-            c = MemberClient.from_msp(self.url, path, msp)
-            await c.login()
-            await c.connect()
-            return c
-
-        names = [n for n in self.members if n.startswith("bidder")]
-        seller = await client("seller")
-        bidders = {n: await client(n) for n in names}
-        auditor = await client("auditor")
-        everyone = [seller, auditor, *bidders.values()]
-        try:
-            auction_id = f"lot-{random.randint(100, 999)}"  # noqa: S311 - a demo name
-            closes = now_ms() + int(self.args.auction_seconds * 1000)
-            opened = await open_auction(
-                seller,
-                auction_id,
-                item="40 t copper cathode, Rotterdam",
-                closes_at_ms=closes,
-                reserve=1000,
+        cast = Cast(
+            seller=self.members["seller"],
+            bidders={n: who for n, who in self.members.items() if n.startswith("bidder")},
+            admin=self.members["admin1"],
+            auditor=self.members["auditor"],
+        )
+        plan = Plan(
+            auction_s=self.args.auction_seconds,
+            reserve=1000,
+            item="40 t copper cathode, Rotterdam",
+            # Fabric's first blocks after a deploy can take a while to be read back.
+            finalize_timeout_s=120.0,
+        )
+        trust = TrustStore.from_msp_dirs(self._auditor_msps())
+        outcome = await run_scenario(self.url, cast, trust, plan=plan, report=_say)
+        ledger_ok = True
+        if self.kind == "fabric":
+            ledger_ok = await asyncio.to_thread(
+                self._verify_on_ledger, outcome.audited_proof, outcome.audited_seq
             )
-            channel = opened["channel"]
-            _say(
-                "auction",
-                f"{auction_id} open on channel {channel} for {self.args.auction_seconds:.0f} s "
-                "(seller Org1, reserve 1000)",
-            )
-            for c in everyone:
-                await c.join(channel)
-            price, placed = 1000, 0
-            rng = random.Random()  # noqa: S311 - simulated bidders
-            while now_ms() < closes - 800:
-                name = rng.choice(names)
-                price += rng.randint(5, 60)
-                ack = await bid(bidders[name], channel, price)
-                placed += 1
-                _say(
-                    "bid",
-                    f"{name} ({self.members[name][1]}) bids {price}: seq {ack.seq} {ack.status}",
-                )
-                await asyncio.sleep(rng.uniform(0.3, 0.9))
-            while True:
-                name, data = await seller.next_event(timeout=self.args.auction_seconds + 30)
-                if name == "event" and data.get("type") == "auction.closed":
-                    break
-            state = await auction_state(seller, auction_id)
-            winner = state["winner"]
-            win_name = next(
-                n
-                for n, c in bidders.items()
-                if c.session and c.session.fingerprint == winner["bidder"]["fingerprint"]
-            )
-            _say(
-                "close",
-                f"closed with {placed} bids: {win_name} wins at {winner['amount']} "
-                f"(seq {winner['seq']})",
-            )
-            late = await bid(bidders[names[0]], channel, price + 1000)
-            _say(
-                "close",
-                "a bid after the close is refused: "
-                + (str(late.error["code"]) if late.error else "ACCEPTED?!"),
-            )
-
-            t0 = time.monotonic()
-            while True:
-                try:
-                    proof = await seller.get(f"/events/{channel}/{winner['seq']}/proof")
-                    if proof["status"] == "finalized":
-                        break
-                except Exception:  # noqa: S110 - not batched yet
-                    pass
-                if time.monotonic() - t0 > 120:
-                    raise RuntimeError("the winning bid was not finalized within 120 s")
-                await asyncio.sleep(0.2)
-            _say(
-                "anchor",
-                f"winning bid finalized in block {proof['anchor']['block_number']} "
-                f"(batch {proof['batch']['batch_id']})",
-            )
-            buyer = LedgerSigner(bidders[win_name])
-            steps = [(buyer, "propose"), (LedgerSigner(seller), "accept"), (buyer, "settle")]
-            settled: list[dict[str, Any]] = []
-            for who, action in steps:
-                out = await who.settle(auction_id, action)
-                settled.append(out)
-                _say(
-                    "settle",
-                    f"{action:<7} signed by {'buyer' if who is buyer else 'seller'}: "
-                    f"tx {out['tx_id'][:16]}… block {out['block_number']}",
-                )
-
-            detail = await seller.get(f"/marketplace/auctions/{auction_id}")
-            bids = detail["bid_list"]
-            pick = random.choice([b for b in bids if b["valid"]])  # noqa: S311
-            while True:
-                proof = await auditor.get(f"/events/{channel}/{pick['seq']}/proof")
-                if proof["status"] == "finalized":
-                    break
-                await asyncio.sleep(0.2)
-            trust = TrustStore.from_msp_dirs(self._auditor_msps())
-            verdict = verify_offline(EventProof.from_json(proof), trust)
-            _say(
-                "audit",
-                f"auditor (Org3) checks bid seq {pick['seq']} offline: "
-                + ("VERIFIED" if verdict.ok else "FAILED " + verdict.summary()),
-            )
-            for check in verdict.checks:
-                _say("audit", f"  {'ok ' if check.ok else 'FAIL'} {check.name}")
-            ledger_ok = True
-            if self.kind == "fabric":
-                ledger_ok = await asyncio.to_thread(self._verify_on_ledger, proof, pick["seq"])
-            self.summary = {
-                "ledger": self.kind,
-                "auction": auction_id,
-                "bids": placed,
-                "winner": f"{win_name} at {winner['amount']}",
-                "settlement": " → ".join(
-                    f"{s['function'].split(':')[1]}@{s['block_number']}" for s in settled
-                ),
-                "audit": f"bid seq {pick['seq']} {'VERIFIED' if verdict.ok else 'FAILED'}",
-                "ok": verdict.ok and ledger_ok,
-            }
-        finally:
-            for c in everyone:
-                await c.close()
+        self.summary = {
+            "ledger": self.kind,
+            "auction": outcome.auction_id,
+            "bids": outcome.bids_placed,
+            "winner": f"{outcome.winner} at {outcome.winning_amount}",
+            "settlement": " → ".join(
+                f"{s['function'].split(':')[1]}@{s['block_number']}" for s in outcome.settlements
+            ),
+            "audit": (
+                f"bid seq {outcome.audited_seq} {'VERIFIED' if outcome.verdict.ok else 'FAILED'}"
+            ),
+            "ok": outcome.verdict.ok and ledger_ok,
+        }
 
     def _verify_on_ledger(self, proof: dict[str, Any], seq: int) -> bool:
         """``anchorline verify`` with the auditor's identity through its own org's peer."""
@@ -405,7 +307,7 @@ class Demo:
 
             ca = EmbeddedCA(self.home / "embedded" / "ca")
             return {ca.msp_id(o): ca.org_msp_dir(o) for o in ("Org1", "Org2", "Org3")}
-        from network.profile import NetworkProfile
+        from gateway.ledger.profile import NetworkProfile
 
         profile = NetworkProfile.load(self.home / "network" / "profile.json")
         return {o.msp_id: Path(o.admin_msp_dir).parents[2] / "msp" for o in profile.orgs}

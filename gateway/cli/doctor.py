@@ -87,9 +87,9 @@ def _doctor(args: argparse.Namespace) -> int:
     print("Network")
     _line("state folder", str(settings.network_dir))
     _line("ledger", settings.ledger.kind)
-    from network.control import port_free
     from network.layout import Layout
     from network.processes import read_pid
+    from network.readiness import port_free
     from network.topology import build_topology
 
     topology = build_topology(settings.network.base_port, settings.network.channel)

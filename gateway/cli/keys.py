@@ -92,7 +92,7 @@ def _database_url(settings: Settings, override: str | None) -> str:
 
 
 def _current_gateway_msp(settings: Settings) -> Path:
-    from gateway.anchoring.connect import EMBEDDED_GATEWAY_NAME
+    from gateway.ledger.connection import EMBEDDED_GATEWAY_NAME
 
     if settings.ledger.msp_dir:
         return Path(settings.ledger.msp_dir)
@@ -149,8 +149,8 @@ def _rotate(args: argparse.Namespace) -> int:
             )
             close_signer(signer)
     else:
-        from gateway.anchoring.connect import EMBEDDED_GATEWAY_NAME
         from gateway.identity.keysource import enroll_in_token
+        from gateway.ledger.connection import EMBEDDED_GATEWAY_NAME
 
         token = _token(settings)
         try:

@@ -25,7 +25,7 @@ from gateway.config import Settings, load_settings
 from network.errors import EmbeddedCAUnavailable, FabricNotFound, NotRunning
 
 if TYPE_CHECKING:
-    from network.control import Network
+    from network.control import NativeNetwork
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,13 +92,13 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def open_network(settings: Settings, progress: bool = False, docker: bool = False) -> Network:
+def open_network(settings: Settings, progress: bool = False, docker: bool = False) -> NativeNetwork:
     """The network of ``settings``; FabricNotFound if there is no install.
 
     With ``docker`` (or when the state folder was made by ``--docker``) the nodes and
     tools run from the official images instead of a local install.
     """
-    from network.control import Network
+    from network.control import NativeNetwork
     from network.install import find_fabric
 
     path = settings.search_path
@@ -109,11 +109,11 @@ def open_network(settings: Settings, progress: bool = False, docker: bool = Fals
         binary = docker_mode.find_docker(path)
         runner = docker_mode.ComposeNodes(binary, docker_mode.compose_env(settings, binary))
         install = docker_mode.docker_install(settings, binary)
-        return Network(settings, install, env_path=path, progress=say, nodes_via=runner)
+        return NativeNetwork(settings, install, env_path=path, progress=say, nodes_via=runner)
     install = find_fabric(settings.fabric_home, path)
     for warning in install.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return Network(settings, install, env_path=path, progress=say)
+    return NativeNetwork(settings, install, env_path=path, progress=say)
 
 
 def _up(args: argparse.Namespace) -> int:

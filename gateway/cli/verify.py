@@ -20,11 +20,12 @@ import json
 from pathlib import Path
 
 from gateway.anchoring.audit import verify_on_ledger
-from gateway.anchoring.connect import open_auditor
 from gateway.anchoring.keyhistory import KeyHistory, anchor_position
+from gateway.anchoring.ledger import auditor_ledger
 from gateway.anchoring.proof import Check, EventProof, verify_offline
 from gateway.config import load_settings
 from gateway.errors import InvalidInput
+from gateway.ledger.connection import open_ledger
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,13 +74,18 @@ async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
     proof = _load(args.proof)
     history = _history(args.gateway_keys) if args.gateway_keys else None
     settings = load_settings()
-    conn = open_auditor(
-        settings, args.peer, args.msp, msp_id=args.msp_id, key_label=args.pkcs11_key
+    conn = open_ledger(
+        settings,
+        peer=args.peer,
+        msp_dir=args.msp,
+        msp_id=args.msp_id,
+        key_label=args.pkcs11_key,
     )
     try:
         # "Valid at the time": certificates are checked at the anchor's time, so a
         # revocation or expiry after it leaves the anchored event verifiable.
-        position = None if args.offline else await anchor_position(proof, conn.ledger)
+        ledger = auditor_ledger(conn)
+        position = None if args.offline else await anchor_position(proof, ledger)
         at = position.at if position else _at(args.at)
         verdict = verify_offline(proof, conn.trust, at=at, gateway_msp=args.gateway_msp)
         checks = list(verdict.checks)
@@ -89,7 +95,7 @@ async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
                 history.check_batch(proof.batch.certificate_pem, proof.batch.channel, height)
             )
         if not args.offline:
-            checks += await verify_on_ledger(proof, conn.ledger)
+            checks += await verify_on_ledger(proof, ledger)
         where = f"{conn.kind} ledger as {conn.msp_id}"
     finally:
         await conn.close()

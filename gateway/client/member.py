@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,11 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 
 from gateway.client.errors import GatewayRefused
+from gateway.client.transport import ConnectRefused, SocketTransport
 from gateway.clock import now_ms
-from gateway.events.canonical import canonical_json
+from gateway.events.signed import sign_event as sign_event
 from gateway.identity.msp import MspFolder, load_msp
 from gateway.identity.signing import Signer, sign_message
-from gateway.stream.client_transport import ConnectRefused, SocketTransport
 
 # Refresh the access token when less than this much of its life is left.
 _REFRESH_MARGIN_MS = 30_000
@@ -65,27 +64,6 @@ class Ack:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def sign_event(
-    signer: Signer,
-    *,
-    channel: str,
-    type: str,
-    payload: Any,
-    event_id: str | None = None,
-    client_ts: int | None = None,
-) -> dict[str, Any]:
-    """The wire form of an event signed by ``signer`` (usable offline)."""
-    body = {
-        "id": event_id or uuid.uuid4().hex,
-        "channel": channel,
-        "type": type,
-        "payload": payload,
-        "client_ts": client_ts if client_ts is not None else now_ms(),
-    }
-    signature = sign_message(signer, canonical_json(body))
-    return {**body, "signature": base64.b64encode(signature).decode("ascii")}
 
 
 class MemberClient:
@@ -224,7 +202,7 @@ class MemberClient:
 
     async def _on_disconnect(self) -> None:
         self._resumed.clear()
-        if self.session is not None and self.session.expires_ms - _REFRESH_MARGIN_MS < now_ms():
+        if self.session is not None and self.session.expires_ms - _REFRESH_MARGIN_MS < (now_ms()):
             # The reconnect's auth callable reads self.session: make it fresh.
             data = await self._post("/auth/refresh", {"refresh_token": self.session.refresh_token})
             self._take_session(data)

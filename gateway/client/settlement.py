@@ -28,8 +28,8 @@ from google.protobuf.message import DecodeError
 
 from gateway.client.member import MemberClient
 from gateway.identity.signing import sha256
-from gateway.ledger.proposal import parse_proposal
-from gateway.ledger.transaction import parse_envelope
+from gateway.ledger.protocol.proposal import parse_proposal
+from gateway.ledger.protocol.transaction import parse_envelope
 from gateway.marketplace.errors import SignedBytesMismatch
 
 

@@ -82,6 +82,33 @@ class StoredEvent:
         }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event whose signature checked out, ready to be stored.
+
+    Built by :mod:`gateway.events.intake`, the one place that checks events.
+    """
+
+    event: SignedEvent
+    signer: str
+    msp_id: str
+    received_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What happened to one event of a batch.
+
+    ``duplicate`` is true when an event with the same id was already stored
+    (``stored`` is then the earlier one); ``conflict`` when that earlier
+    event's signed bytes differ from this one's.
+    """
+
+    stored: StoredEvent
+    duplicate: bool = False
+    conflict: bool = False
+
+
 def valid_channel(name: object) -> bool:
     """True when ``name`` is a usable channel name."""
     return isinstance(name, str) and CHANNEL_RE.match(name) is not None

@@ -17,11 +17,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gateway.events.errors import Overloaded, StoreUnavailable
 from gateway.events.metrics import GatewayMetrics
-from gateway.events.model import StoredEvent
-from gateway.store.events import AppendResult, EventRepository, NewEvent
+from gateway.events.model import AppendResult, NewEvent, StoredEvent
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is the caller's; the pipeline only calls it
+    from gateway.store.events import EventRepository
 
 log = logging.getLogger(__name__)
 

@@ -29,28 +29,21 @@ from gateway.ledger.commit_watch import CommitWatcher
 from gateway.ledger.endpoints import Failover
 from gateway.ledger.errors import (
     CommitStatusError,
+    CommitStatusTimeout,
     EndorseError,
     EvaluateError,
-    EventStreamError,
     LedgerError,
-    LedgerPermissionDenied,
     LedgerTimeout,
     LedgerUnavailable,
     SignatureRequired,
+    StageError,
     SubmitError,
     chaincode_error,
+    stage_error,
 )
 from gateway.ledger.transport import GatewayTransport, RpcError, StatusCode
 
 T = TypeVar("T")
-
-_STAGE_ERRORS: dict[str, type[LedgerError]] = {
-    "evaluate": EvaluateError,
-    "endorse": EndorseError,
-    "submit": SubmitError,
-    "commit status": CommitStatusError,
-    "chaincode events": EventStreamError,
-}
 
 # What a broken connection looks like (a reset stream), as opposed to a peer's answer.
 _TRANSPORT_FAILURES = frozenset(
@@ -75,33 +68,38 @@ class Timeouts:
     overtaken_after: float = 1.0
 
 
-def map_rpc_error(error: RpcError, stage: str, transaction_id: str = "") -> LedgerError:
-    """The typed error for a failed call at ``stage`` (evaluate, endorse, submit, …)."""
+def map_rpc_error(
+    error: RpcError, stage: type[StageError], transaction_id: str = ""
+) -> LedgerError:
+    """The typed error for a failed call at ``stage`` (:class:`EndorseError`, …).
+
+    Always an instance of ``stage``; a timeout, an unreachable peer and a
+    refused identity are also :class:`LedgerTimeout`, :class:`LedgerUnavailable`
+    and :class:`LedgerPermissionDenied` (see :func:`stage_error`).
+    """
+    name = stage.stage
     where = f" (peer {error.endpoint})" if error.endpoint else ""
     tx = f" of transaction {transaction_id}" if transaction_id else ""
+    kind = stage_error(stage, error.status)
     kwargs: dict[str, Any] = {
         "transaction_id": transaction_id,
         "status": error.status.name,
         "peer_details": error.details,
-        "stage": stage,
     }
     if error.status == StatusCode.DEADLINE_EXCEEDED:
-        return LedgerTimeout(
-            f"{stage}{tx} did not finish in time{where}: {error.message}; "
+        return kind(
+            f"{name}{tx} did not finish in time{where}: {error.message}; "
             "retry, or raise the deadline",
             **kwargs,
         )
     if error.status == StatusCode.UNAVAILABLE:
-        return LedgerUnavailable(
-            f"{stage}{tx}: no peer could be reached{where}: {error.message}; "
+        return kind(
+            f"{name}{tx}: no peer could be reached{where}: {error.message}; "
             "check that the network is up (anchorline network status)",
             **kwargs,
         )
     if error.status == StatusCode.PERMISSION_DENIED:
-        return LedgerPermissionDenied(
-            f"{stage}{tx} refused for this identity{where}: {error.message}",
-            **kwargs,
-        )
+        return kind(f"{name}{tx} refused for this identity{where}: {error.message}", **kwargs)
     message = error.message
     for text in (*(d.message for d in error.details), error.message):
         found = chaincode_error(text)
@@ -113,7 +111,7 @@ def map_rpc_error(error: RpcError, stage: str, transaction_id: str = "") -> Ledg
             message += "; " + "; ".join(
                 f"{d.msp_id or '?'} {d.address}: {d.message}" for d in error.details
             )
-    return _STAGE_ERRORS[stage](f"{stage}{tx} failed{where}: {message}", **kwargs)
+    return kind(f"{name}{tx} failed{where}: {message}", **kwargs)
 
 
 class Client:
@@ -152,7 +150,7 @@ class Client:
                 f"the {what} must be signed: this client has no signer, so sign its digest() "
                 "elsewhere and attach the signature with with_signature()",
                 transaction_id=transaction_id,
-                stage=what,
+                step=what,
             )
         return self.signer.sign(digest)
 
@@ -165,18 +163,18 @@ class Client:
 
     async def _once(
         self,
-        stage: str,
+        stage: type[StageError],
         transaction_id: str,
         deadline: float,
         operation: Callable[[GatewayTransport, float], Awaitable[T]],
     ) -> T:
         remaining = self._remaining(deadline)
         if remaining <= 0:
-            raise LedgerTimeout(
-                f"{stage} of transaction {transaction_id} ran out of time before it could start",
+            raise stage_error(stage, StatusCode.DEADLINE_EXCEEDED)(
+                f"{stage.stage} of transaction {transaction_id} ran out of time before it "
+                "could start",
                 transaction_id=transaction_id,
                 status=StatusCode.DEADLINE_EXCEEDED.name,
-                stage=stage,
             )
         try:
             return await self.failover.call(lambda t: operation(t, self._remaining(deadline)))
@@ -188,7 +186,7 @@ class Client:
     ) -> gateway_pb2.EvaluateResponse:
         deadline = self._deadline(timeout, self.timeouts.evaluate)
         return await self._once(
-            "evaluate",
+            EvaluateError,
             request.transaction_id,
             deadline,
             lambda t, left: t.evaluate(request, timeout=left),
@@ -202,7 +200,7 @@ class Client:
         while True:
             try:
                 return await self._once(
-                    "endorse",
+                    EndorseError,
                     request.transaction_id,
                     deadline,
                     lambda t, left: t.endorse(request, timeout=left),
@@ -230,7 +228,7 @@ class Client:
         while True:
             try:
                 return await self._once(
-                    "submit",
+                    SubmitError,
                     request.transaction_id,
                     deadline,
                     lambda t, left: t.submit(request, timeout=left),
@@ -278,13 +276,12 @@ class Client:
         self._newest_committed_submit[peer] = max(newest, submitted_at)
 
     @staticmethod
-    def _out_of_time(transaction_id: str, status: str) -> LedgerTimeout:
-        return LedgerTimeout(
+    def _out_of_time(transaction_id: str, status: str) -> CommitStatusTimeout:
+        return CommitStatusTimeout(
             f"no commit status for transaction {transaction_id} before the "
             "deadline; it may still commit: ask again later with its id",
             transaction_id=transaction_id,
             status=status,
-            stage="commit status",
         )
 
     async def commit_status(
@@ -343,7 +340,13 @@ class Client:
                     raise self._out_of_time(transaction_id, StatusCode.DEADLINE_EXCEEDED.name)
             else:
                 try:
-                    response = await self._once("commit status", transaction_id, attempt_end, ask)
+                    response = await self._once(CommitStatusError, transaction_id, attempt_end, ask)
+                # Timeouts and unreachable peers are commit status errors too: first.
+                except (LedgerTimeout, LedgerUnavailable) as exc:
+                    if self._remaining(deadline) <= 0.05:
+                        raise self._out_of_time(transaction_id, exc.status) from None
+                    if isinstance(exc, LedgerUnavailable):
+                        await asyncio.sleep(min(0.2, max(self._remaining(deadline), 0)))
                 except CommitStatusError as exc:
                     # Asking again is harmless; a stream reset by the connection is not an answer.
                     if exc.status not in _TRANSPORT_FAILURES or self._remaining(deadline) <= 0.05:
@@ -351,11 +354,6 @@ class Client:
                     self.counters["commit_status_retry"] += 1
                     await asyncio.sleep(min(0.1, max(self._remaining(deadline), 0)))
                     continue
-                except (LedgerTimeout, LedgerUnavailable) as exc:
-                    if self._remaining(deadline) <= 0.05:
-                        raise self._out_of_time(transaction_id, exc.status) from None
-                    if isinstance(exc, LedgerUnavailable):
-                        await asyncio.sleep(min(0.2, max(self._remaining(deadline), 0)))
                 else:
                     self.counters["commit_status_calls"] += 1
                     self._committed(asked, submitted_at)

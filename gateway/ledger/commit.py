@@ -1,10 +1,6 @@
 """Commit status: how a submitted transaction ended.
 
-Pure functions (the embedded ledger reuses them):
-
-- :func:`build_commit_status_request` — serialized ``gateway.CommitStatusRequest``.
-- :func:`validation_code_name` — Fabric's name for a ``TxValidationCode``
-  (``VALID``, ``MVCC_READ_CONFLICT``, …).
+The messages are built by :mod:`gateway.ledger.protocol.commit`.
 
 :class:`Commit` is the handle ``Transaction.submit()`` returns. Its
 ``status()`` always runs under a deadline and, when the status does not come
@@ -19,32 +15,14 @@ from __future__ import annotations
 import builtins
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import transaction_pb2
 
 from gateway.identity.signing import sha256
+from gateway.ledger.client import Client
 from gateway.ledger.errors import CommitError
-
-if TYPE_CHECKING:
-    from gateway.ledger.client import Client
-
-
-def build_commit_status_request(transaction_id: str, channel_id: str, identity: bytes) -> bytes:
-    """A serialized ``gateway.CommitStatusRequest``; ``identity`` is the requester's creator."""
-    request = gateway_pb2.CommitStatusRequest(
-        transaction_id=transaction_id, channel_id=channel_id, identity=identity
-    )
-    return bytes(request.SerializeToString())
-
-
-def validation_code_name(code: int) -> str:
-    """Fabric's name for a transaction validation code, e.g. ``MVCC_READ_CONFLICT``."""
-    try:
-        return str(transaction_pb2.TxValidationCode.Name(code))
-    except ValueError:
-        return f"UNKNOWN_VALIDATION_CODE_{code}"
+from gateway.ledger.protocol.commit import build_commit_status_request, validation_code_name
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,12 +43,11 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from fabric_protos.common import common_pb2
-from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import events_pb2, transaction_pb2
 
-from gateway.identity.signing import Signer, sha256
+from gateway.identity.signing import Signer
 from gateway.ledger.endpoints import Failover
-from gateway.ledger.proposal import header_timestamp, new_nonce, transaction_id
+from gateway.ledger.protocol.deliver import build_seek_envelope, filtered_statuses
 from gateway.ledger.transport import RpcError, StatusCode
 from gateway.tasks import cancel_and_wait
 
@@ -56,7 +55,6 @@ log = logging.getLogger(__name__)
 
 # Deliver answers a refused identity or channel with these statuses: no point retrying.
 _REFUSALS = frozenset({common_pb2.FORBIDDEN, common_pb2.NOT_FOUND, common_pb2.BAD_REQUEST})
-_MAX_BLOCK = 2**64 - 1
 
 
 @runtime_checkable
@@ -69,39 +67,6 @@ class FilteredBlockSource(Protocol):
     def deliver_filtered(
         self, envelope: common_pb2.Envelope
     ) -> AsyncIterator[events_pb2.DeliverResponse]: ...
-
-
-def build_seek_envelope(
-    channel_id: str, creator: bytes, signer: Signer, start_block: int | None
-) -> common_pb2.Envelope:
-    """A signed ``DELIVER_SEEK_INFO`` envelope: every block from ``start_block`` (None: newest)."""
-    nonce = new_nonce()
-    channel_header = common_pb2.ChannelHeader(
-        type=common_pb2.DELIVER_SEEK_INFO,
-        channel_id=channel_id,
-        tx_id=transaction_id(nonce, creator),
-        timestamp=header_timestamp(None),
-    )
-    signature_header = common_pb2.SignatureHeader(creator=creator, nonce=nonce)
-    start = (
-        ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
-        if start_block is None
-        else ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=start_block))
-    )
-    seek = ab_pb2.SeekInfo(
-        start=start,
-        stop=ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=_MAX_BLOCK)),
-        behavior=ab_pb2.SeekInfo.BLOCK_UNTIL_READY,
-    )
-    payload = common_pb2.Payload(
-        header=common_pb2.Header(
-            channel_header=channel_header.SerializeToString(),
-            signature_header=signature_header.SerializeToString(),
-        ),
-        data=seek.SerializeToString(),
-    )
-    payload_bytes = payload.SerializeToString()
-    return common_pb2.Envelope(payload=payload_bytes, signature=signer.sign(sha256(payload_bytes)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,14 +158,14 @@ class CommitWatcher:
 
     def _record(self, block: events_pb2.FilteredBlock, endpoint: str, at: float) -> None:
         number = int(block.number)
-        for tx in block.filtered_transactions:
+        for tx_id, code in filtered_statuses(block):
             # A resubmitted transaction appears again, marked DUPLICATE_TXID: the first
             # appearance is the status that counts (recorded, or asked of CommitStatus).
-            if tx.tx_validation_code == transaction_pb2.DUPLICATE_TXID or tx.txid in self._recent:
+            if code == transaction_pb2.DUPLICATE_TXID or tx_id in self._recent:
                 continue
-            seen = Seen(int(tx.tx_validation_code), number, endpoint, at)
-            self._recent[tx.txid] = seen
-            for future in self._waiters.pop(tx.txid, ()):
+            seen = Seen(code, number, endpoint, at)
+            self._recent[tx_id] = seen
+            for future in self._waiters.pop(tx_id, ()):
                 if not future.done():
                     future.set_result(seen)
         while len(self._recent) > self._recent_max:

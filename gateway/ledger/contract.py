@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
+from gateway.ledger.client import Client
 from gateway.ledger.commit import Commit
-from gateway.ledger.proposal import Arg, Proposal, build_proposal
-
-if TYPE_CHECKING:
-    from gateway.ledger.network import Network
+from gateway.ledger.proposal import Proposal
+from gateway.ledger.protocol.proposal import Arg, build_proposal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +33,13 @@ class SubmitResult:
 
 
 class Contract:
-    def __init__(self, network: Network, chaincode: str, contract_name: str = "") -> None:
-        self._network = network
+    """A chaincode on one channel, for one client (``Network.contract`` makes it)."""
+
+    def __init__(
+        self, client: Client, channel_id: str, chaincode: str, contract_name: str = ""
+    ) -> None:
+        self._client = client
+        self._channel_id = channel_id
         self.chaincode = chaincode
         self.contract_name = contract_name
 
@@ -51,9 +54,9 @@ class Contract:
         endorsing_orgs: Sequence[str] = (),
     ) -> Proposal:
         """A proposal by this client's identity; unsigned until evaluated, endorsed or signed."""
-        client = self._network.client
+        client = self._client
         built = build_proposal(
-            channel_id=self._network.name,
+            channel_id=self._channel_id,
             chaincode=self.chaincode,
             function=self._function(function),
             args=args,

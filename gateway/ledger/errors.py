@@ -1,21 +1,32 @@
-"""Errors of the Fabric Gateway client (codes AL13xx).
+"""Errors of the Fabric Gateway client (codes AL13xx), one type per stage.
 
 Every failure of a ledger call reaches the caller as one of these, never as
 a gRPC exception. Each carries the ``transaction_id`` (empty when the call
 had none), the gRPC ``status`` name the peer gave, and ``peer_details``: each
 peer's or orderer's own message (``address``, ``msp_id``, ``message``).
 
+As in fabric-gateway, the stage is the type: whatever goes wrong while
+endorsing is an :class:`EndorseError` (a timeout, no reachable peer and a
+refused identity included), so one ``except`` per stage catches everything
+that stage raises. The stages:
+
 - :class:`EvaluateError`, :class:`EndorseError` — the proposal was refused;
   ``chaincode_message`` is the chaincode's own error text when the chaincode
   failed ("chaincode response 500, <message>").
 - :class:`SubmitError` — the orderer refused the transaction.
 - :class:`CommitStatusError` — the commit status could not be obtained.
+- :class:`EventStreamError` — the chaincode event stream failed.
 - :class:`CommitError` — the transaction was committed INVALID;
   ``validation_code_name`` is Fabric's name (e.g. ``MVCC_READ_CONFLICT``).
-- :class:`LedgerTimeout`, :class:`LedgerUnavailable`,
-  :class:`LedgerPermissionDenied` — whatever the stage (``stage`` says which).
+
+Across stages, the kind of failure is a second base with its own code:
+:class:`LedgerTimeout` (AL1306), :class:`LedgerUnavailable` (AL1307),
+:class:`LedgerPermissionDenied` (AL1308). ``EndorseTimeout`` is both an
+``EndorseError`` and a ``LedgerTimeout``; its code is the kind's. ``stage``
+(a class attribute: "endorse", "submit", …) names the stage in messages and
+in the error's JSON details.
+
 - :class:`SignatureRequired` — a step needs a signature and the client has no signer.
-- :class:`EventStreamError` — the chaincode event stream failed.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from gateway.errors import AnchorlineError
-from gateway.ledger.transport import PeerErrorDetail
+from gateway.ledger.transport import PeerErrorDetail, StatusCode
 
 _CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d+), (.*)", re.DOTALL)
 
@@ -43,6 +54,8 @@ class LedgerError(AnchorlineError):
 
     code: ClassVar[str] = "AL1300"
     http_status: ClassVar[int] = 502
+    #: The stage that failed, set by each stage's type ("" outside any stage).
+    stage: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -51,13 +64,12 @@ class LedgerError(AnchorlineError):
         transaction_id: str = "",
         status: str = "",
         peer_details: Sequence[PeerErrorDetail] = (),
-        stage: str = "",
     ) -> None:
         super().__init__(
             message,
             transaction_id=transaction_id,
             status=status,
-            stage=stage,
+            stage=self.stage,
             peers=[
                 {"address": d.address, "msp_id": d.msp_id, "message": d.message}
                 for d in peer_details
@@ -66,7 +78,27 @@ class LedgerError(AnchorlineError):
         self.transaction_id = transaction_id
         self.status = status
         self.peer_details = tuple(peer_details)
-        self.stage = stage
+
+
+class LedgerTimeout(LedgerError):
+    """A ledger call did not finish within its deadline (the stage's type says which)."""
+
+    code = "AL1306"
+    http_status = 504
+
+
+class LedgerUnavailable(LedgerError):
+    """No peer (or orderer) could be reached for this call."""
+
+    code = "AL1307"
+    http_status = 503
+
+
+class LedgerPermissionDenied(LedgerError):
+    """The ledger refused the identity for this call (access control)."""
+
+    code = "AL1308"
+    http_status = 403
 
 
 class _ProposalRefused(LedgerError):
@@ -90,27 +122,39 @@ class _ProposalRefused(LedgerError):
 
 
 class EvaluateError(_ProposalRefused):
-    """A peer refused to evaluate the proposal (see ``chaincode_message``, ``peer_details``)."""
+    """Evaluating failed: a peer refused (see ``chaincode_message``, ``peer_details``) or
+    could not answer (then it is also a :class:`LedgerTimeout`, … )."""
 
     code = "AL1301"
+    stage = "evaluate"
 
 
 class EndorseError(_ProposalRefused):
     """Endorsement failed (see ``chaincode_message`` and each peer's ``peer_details``)."""
 
     code = "AL1302"
+    stage = "endorse"
 
 
 class SubmitError(LedgerError):
-    """The ordering service did not accept the transaction."""
+    """Submitting failed: the ordering service did not accept the transaction."""
 
     code = "AL1303"
+    stage = "submit"
 
 
 class CommitStatusError(LedgerError):
     """The transaction's commit status could not be obtained."""
 
     code = "AL1304"
+    stage = "commit status"
+
+
+class EventStreamError(LedgerError):
+    """The chaincode event stream failed and could not be resumed."""
+
+    code = "AL1310"
+    stage = "chaincode events"
 
 
 class CommitError(LedgerError):
@@ -118,6 +162,7 @@ class CommitError(LedgerError):
 
     code = "AL1305"
     http_status = 409
+    stage = "commit"
 
     def __init__(
         self,
@@ -128,7 +173,7 @@ class CommitError(LedgerError):
         validation_code_name: str,
         block_number: int,
     ) -> None:
-        super().__init__(message, transaction_id=transaction_id, stage="commit")
+        super().__init__(message, transaction_id=transaction_id)
         self.details.update(
             validation_code=validation_code,
             validation_code_name=validation_code_name,
@@ -139,25 +184,109 @@ class CommitError(LedgerError):
         self.block_number = block_number
 
 
-class LedgerTimeout(LedgerError):
-    """A ledger call did not finish within its deadline."""
-
-    code = "AL1306"
-    http_status = 504
+# Each stage's timeout, unreachable peer and refused identity: the stage's type
+# and the kind's (whose code and HTTP status come first in the MRO).
 
 
-class LedgerUnavailable(LedgerError):
-    """No peer (or orderer) could be reached for this call."""
-
-    code = "AL1307"
-    http_status = 503
+class EvaluateTimeout(LedgerTimeout, EvaluateError):
+    """Evaluating did not finish within its deadline."""
 
 
-class LedgerPermissionDenied(LedgerError):
-    """The ledger refused the identity for this call (access control)."""
+class EvaluateUnavailable(LedgerUnavailable, EvaluateError):
+    """No peer could be reached to evaluate."""
 
-    code = "AL1308"
-    http_status = 403
+
+class EvaluatePermissionDenied(LedgerPermissionDenied, EvaluateError):
+    """The peer refused the identity for evaluating."""
+
+
+class EndorseTimeout(LedgerTimeout, EndorseError):
+    """Endorsement did not finish within its deadline."""
+
+
+class EndorseUnavailable(LedgerUnavailable, EndorseError):
+    """No peer could be reached to endorse."""
+
+
+class EndorsePermissionDenied(LedgerPermissionDenied, EndorseError):
+    """The peer refused the identity for endorsing."""
+
+
+class SubmitTimeout(LedgerTimeout, SubmitError):
+    """Submitting did not finish within its deadline (the transaction may still commit)."""
+
+
+class SubmitUnavailable(LedgerUnavailable, SubmitError):
+    """No peer (or orderer) could be reached to submit."""
+
+
+class SubmitPermissionDenied(LedgerPermissionDenied, SubmitError):
+    """The peer or orderer refused the identity for submitting."""
+
+
+class CommitStatusTimeout(LedgerTimeout, CommitStatusError):
+    """No commit status before the deadline; the transaction may still commit."""
+
+
+class CommitStatusUnavailable(LedgerUnavailable, CommitStatusError):
+    """No peer could be reached to ask for the commit status."""
+
+
+class CommitStatusPermissionDenied(LedgerPermissionDenied, CommitStatusError):
+    """The peer refused the identity for asking the commit status."""
+
+
+class EventStreamTimeout(LedgerTimeout, EventStreamError):
+    """The chaincode event stream did not answer within its deadline."""
+
+
+class EventStreamUnavailable(LedgerUnavailable, EventStreamError):
+    """No peer could be reached for the chaincode event stream."""
+
+
+class EventStreamPermissionDenied(LedgerPermissionDenied, EventStreamError):
+    """The peer refused the identity for the chaincode event stream."""
+
+
+#: A stage's type: what :func:`stage_error` is given.
+StageError = EvaluateError | EndorseError | SubmitError | CommitStatusError | EventStreamError
+
+_KINDS: dict[type[StageError], dict[StatusCode, type[LedgerError]]] = {
+    EvaluateError: {
+        StatusCode.DEADLINE_EXCEEDED: EvaluateTimeout,
+        StatusCode.UNAVAILABLE: EvaluateUnavailable,
+        StatusCode.PERMISSION_DENIED: EvaluatePermissionDenied,
+    },
+    EndorseError: {
+        StatusCode.DEADLINE_EXCEEDED: EndorseTimeout,
+        StatusCode.UNAVAILABLE: EndorseUnavailable,
+        StatusCode.PERMISSION_DENIED: EndorsePermissionDenied,
+    },
+    SubmitError: {
+        StatusCode.DEADLINE_EXCEEDED: SubmitTimeout,
+        StatusCode.UNAVAILABLE: SubmitUnavailable,
+        StatusCode.PERMISSION_DENIED: SubmitPermissionDenied,
+    },
+    CommitStatusError: {
+        StatusCode.DEADLINE_EXCEEDED: CommitStatusTimeout,
+        StatusCode.UNAVAILABLE: CommitStatusUnavailable,
+        StatusCode.PERMISSION_DENIED: CommitStatusPermissionDenied,
+    },
+    EventStreamError: {
+        StatusCode.DEADLINE_EXCEEDED: EventStreamTimeout,
+        StatusCode.UNAVAILABLE: EventStreamUnavailable,
+        StatusCode.PERMISSION_DENIED: EventStreamPermissionDenied,
+    },
+}
+
+
+def stage_error(stage: type[StageError], status: StatusCode) -> type[LedgerError]:
+    """The type for a failure of ``status`` at ``stage`` (one of the stage types).
+
+    DEADLINE_EXCEEDED, UNAVAILABLE and PERMISSION_DENIED give the stage's timeout,
+    unavailable and permission-denied types; any other status the stage's own type.
+    """
+    return _KINDS[stage].get(status, stage)
 
 
 class SignatureRequired(LedgerError):
@@ -166,8 +295,8 @@ class SignatureRequired(LedgerError):
     code = "AL1309"
     http_status = 400
 
-
-class EventStreamError(LedgerError):
-    """The chaincode event stream failed and could not be resumed."""
-
-    code = "AL1310"
+    def __init__(self, message: str, *, transaction_id: str = "", step: str = "") -> None:
+        super().__init__(message, transaction_id=transaction_id)
+        # Which message needed the signature (proposal, transaction, …).
+        self.details["step"] = step
+        self.step = step

@@ -1,13 +1,8 @@
 """Chaincode events: a resumable async iterator with a checkpoint.
 
-Pure pieces (unit-tested without a network; the embedded ledger reuses them):
+:class:`ChaincodeEvent`, :class:`Checkpoint` and the request and response
+messages are :mod:`gateway.ledger.protocol.events`.
 
-- :class:`ChaincodeEvent` — one event, with the block and transaction that emitted it.
-- :class:`Checkpoint` — where to resume: a block number and, optionally, the
-  id of the last transaction already processed in that block. JSON-able.
-- :func:`build_events_request` — serialized ``gateway.ChaincodeEventsRequest``
-  starting at a checkpoint (``Specified`` block + ``after_transaction_id``),
-  or at the next commit when there is none.
 - :class:`EventFilter` — drops what the checkpoint already covers, so a
   peer that resends part of a block never makes the caller see an event twice.
 
@@ -26,84 +21,23 @@ Objects:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fabric_protos.gateway import gateway_pb2
-from fabric_protos.orderer import ab_pb2
 
-from gateway.errors import InvalidInput
 from gateway.identity.signing import sha256
+from gateway.ledger.client import Client, map_rpc_error
+from gateway.ledger.errors import EventStreamError
+from gateway.ledger.protocol.events import (
+    ChaincodeEvent,
+    Checkpoint,
+    build_events_request,
+    events_of,
+)
 from gateway.ledger.transport import RpcError, StatusCode
-
-if TYPE_CHECKING:
-    from gateway.ledger.client import Client
-
-
-@dataclasses.dataclass(frozen=True)
-class ChaincodeEvent:
-    block_number: int
-    transaction_id: str
-    chaincode: str
-    event_name: str
-    payload: bytes
-
-
-@dataclasses.dataclass(frozen=True)
-class Checkpoint:
-    """Resume position: events from ``block_number`` on, after ``transaction_id`` if set."""
-
-    block_number: int
-    transaction_id: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"block_number": self.block_number, "transaction_id": self.transaction_id}
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Checkpoint:
-        try:
-            data = json.loads(text)
-            block = data["block_number"]
-            tx_id = data.get("transaction_id", "")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidInput(f"not a chaincode event checkpoint: {exc}") from None
-        if not isinstance(block, int) or block < 0 or not isinstance(tx_id, str):
-            raise InvalidInput("not a chaincode event checkpoint: bad block number or id")
-        return cls(block, tx_id)
-
-    def after(self, event: ChaincodeEvent) -> Checkpoint:
-        """The checkpoint once ``event`` has been handled."""
-        return Checkpoint(event.block_number, event.transaction_id)
-
-
-def build_events_request(
-    *,
-    channel_id: str,
-    chaincode: str,
-    identity: bytes,
-    checkpoint: Checkpoint | None,
-) -> bytes:
-    """A serialized ``gateway.ChaincodeEventsRequest`` resuming at ``checkpoint``."""
-    if checkpoint is None:
-        position = ab_pb2.SeekPosition(next_commit=ab_pb2.SeekNextCommit())
-    else:
-        position = ab_pb2.SeekPosition(
-            specified=ab_pb2.SeekSpecified(number=checkpoint.block_number)
-        )
-    request = gateway_pb2.ChaincodeEventsRequest(
-        channel_id=channel_id,
-        chaincode_id=chaincode,
-        identity=identity,
-        start_position=position,
-        after_transaction_id=checkpoint.transaction_id if checkpoint else "",
-    )
-    return bytes(request.SerializeToString())
 
 
 class EventFilter:
@@ -135,21 +69,7 @@ class EventFilter:
 
     def events(self, response: gateway_pb2.ChaincodeEventsResponse) -> list[ChaincodeEvent]:
         """The accepted events of one stream response."""
-        block = int(response.block_number)
-        return [e for e in _events_of(response, block) if self.accept(e)]
-
-
-def _events_of(
-    response: gateway_pb2.ChaincodeEventsResponse, block: int
-) -> Iterable[ChaincodeEvent]:
-    for e in response.events:
-        yield ChaincodeEvent(
-            block_number=block,
-            transaction_id=str(e.tx_id),
-            chaincode=str(e.chaincode_id),
-            event_name=str(e.event_name),
-            payload=bytes(e.payload),
-        )
+        return [e for e in events_of(response) if self.accept(e)]
 
 
 class Checkpointer:
@@ -230,8 +150,6 @@ class ChaincodeEventStream:
         return gateway_pb2.SignedChaincodeEventsRequest(request=request, signature=signature)
 
     async def _run(self) -> AsyncIterator[ChaincodeEvent]:
-        from gateway.ledger.client import map_rpc_error
-
         failures = 0
         while not self._closed:
             request = self._signed_request()
@@ -256,7 +174,7 @@ class ChaincodeEventStream:
                 if exc.status not in (StatusCode.UNAVAILABLE, StatusCode.CANCELLED) or (
                     failures >= self._max_reconnects
                 ):
-                    raise map_rpc_error(exc, "chaincode events") from None
+                    raise map_rpc_error(exc, EventStreamError) from None
                 self._client.failover.mark_down(transport)
                 failures += 1
                 await asyncio.sleep(min(0.1 * failures, 1.0))

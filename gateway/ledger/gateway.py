@@ -31,7 +31,8 @@ from gateway.ledger.client import Client, Timeouts
 from gateway.ledger.commit import Commit
 from gateway.ledger.endpoints import Failover
 from gateway.ledger.network import Network
-from gateway.ledger.proposal import BuiltProposal, Proposal, parse_proposal
+from gateway.ledger.proposal import Proposal
+from gateway.ledger.protocol.proposal import BuiltProposal, parse_proposal
 from gateway.ledger.transaction import Transaction
 from gateway.ledger.transport import GatewayTransport
 

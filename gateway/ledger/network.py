@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gateway.ledger.client import Client
 from gateway.ledger.commit import Commit
 from gateway.ledger.contract import Contract
-from gateway.ledger.events import ChaincodeEventStream, Checkpoint, Checkpointer
-
-if TYPE_CHECKING:
-    from gateway.ledger.client import Client
+from gateway.ledger.events import ChaincodeEventStream, Checkpointer
+from gateway.ledger.protocol.events import Checkpoint
 
 
 class Network:
@@ -19,7 +16,7 @@ class Network:
 
     def contract(self, chaincode: str, contract_name: str = "") -> Contract:
         """A chaincode on this channel (``contract_name`` selects one contract in it)."""
-        return Contract(self, chaincode, contract_name)
+        return Contract(self.client, self.name, chaincode, contract_name)
 
     def commit(self, transaction_id: str) -> Commit:
         """A transaction submitted earlier, by id: ``status()`` asks the peer how it ended."""

@@ -23,7 +23,7 @@ from gateway.auth.authorizer import Action, Decision
 from gateway.auth.principal import Principal
 from gateway.errors import AnchorlineError
 from gateway.ledger.contract import Contract
-from gateway.ledger.errors import EvaluateError
+from gateway.ledger.errors import EvaluateError, LedgerTimeout, LedgerUnavailable
 from gateway.ledger.network import Network
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ class OnChainGrantPolicy:
                 "CheckAccess", channel, principal.msp_id, principal.fingerprint, timeout=5.0
             )
             answer = json.loads(raw)
+        except (LedgerTimeout, LedgerUnavailable) as exc:
+            # Fail closed: without the ledger's word a premium room stays shut.
+            log.warning("CheckAccess %s unavailable: %s", channel, exc)
+            return Decision.DENY
         except EvaluateError as exc:
             # An unregistered premium channel is closed to everyone.
             log.info("CheckAccess %s for %s: %s", channel, principal.fingerprint[:12], exc)

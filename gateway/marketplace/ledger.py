@@ -4,7 +4,7 @@
 the process makes) and the gateway's own identity (it evaluates
 ``CheckAccess``, follows chaincode events, asks commit statuses and signs the
 auctioneer's events). It is built on the trust path's connection
-(:func:`gateway.anchoring.connect.open_anchoring`), so one process opens the
+(:func:`gateway.ledger.connection.open_ledger`), so one process opens the
 ledger once (the embedded ledger may be held by one process only) and the
 gateway has one identity. :meth:`LedgerHandle.member_gateway` gives a Gateway
 whose creator is a *member* and that has no signer: everything it prepares
@@ -14,12 +14,17 @@ must be signed by that member.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gateway.identity.msp import Identity
 from gateway.identity.signing import Signer
 from gateway.ledger.client import Timeouts
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.transport import GatewayTransport
+
+if TYPE_CHECKING:
+    # Only the type: the connection module reads the settings, which the domain must not load.
+    from gateway.ledger.connection import LedgerConnection
 
 
 class LedgerHandle:
@@ -86,22 +91,18 @@ class LedgerHandle:
             await self._closer()
 
 
-def handle_from_anchoring(connection: object, *, owns: bool) -> LedgerHandle:
-    """A handle over the trust path's :class:`~gateway.anchoring.connect.Connection`.
+def handle_from_anchoring(connection: LedgerConnection, *, owns: bool) -> LedgerHandle:
+    """A handle over the trust path's :class:`~gateway.ledger.connection.LedgerConnection`.
 
     With ``owns`` the handle closes the connection (and the ledger) when closed.
     """
-    from gateway.anchoring.connect import Connection
-
-    assert isinstance(connection, Connection)
-    gateway = connection.ledger.gateway
     return LedgerHandle(
         kind=connection.kind,
-        channel=connection.ledger.fabric_channel,
-        chaincode=connection.ledger.chaincode,
-        transports=gateway.client.failover.transports,
-        identity=connection.identity.identity,
-        signer=connection.identity.signer,
-        timeouts=gateway.client.timeouts,
+        channel=connection.channel,
+        chaincode=connection.chaincode,
+        transports=connection.transports,
+        identity=connection.identity,
+        signer=connection.signer,
+        timeouts=connection.timeouts,
         closer=connection.close if owns else None,
     )

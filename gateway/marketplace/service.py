@@ -7,7 +7,10 @@ its own for live events:
   stored by the hub; the service reads every committed event (pipeline
   listener) and keeps each auction's board and best bid;
 - the seller opens an auction with a signed ``auction.open`` event sent over
-  REST (:meth:`open_auction`), verified against the seller's session;
+  REST (:meth:`open_auction`); it passes the same intake as an emitted event
+  (:func:`gateway.events.intake.intake_authorized`: the configured limits, the
+  authorizer's ``WRITE`` decision for the auction's channel, the signature
+  against the seller's session);
 - at the deadline the service closes the auction: its
   :class:`ClosedAuctionPolicy` refuses further emits to the channel (the
   authorizer is invalidated for the channel, so the hub refuses the next bid
@@ -19,6 +22,11 @@ its own for live events:
   ``settlement.status`` ``{state, tx_id, block_number}`` on the channel;
 - premium channels are guarded by :class:`~gateway.marketplace.access.OnChainGrantPolicy`,
   and :func:`~gateway.marketplace.access.follow_grants` applies revocations.
+
+The service is built by the composition root (:mod:`gateway.app`) from narrow
+collaborators (the authorizer, the event pipeline, the event log, the
+identities table, the intake limits, the ledger handle and the trust path's
+evidence); it imports nothing of the web or Socket.IO layers.
 """
 
 from __future__ import annotations
@@ -29,22 +37,21 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 
-from gateway.anchoring.evidence import Evidence
-from gateway.auth.authorizer import Action, Decision
+from gateway.auth.authorizer import Action, Authorizer, Decision
 from gateway.auth.principal import Principal
-from gateway.client.member import sign_event
 from gateway.clock import now_ms
 from gateway.errors import AnchorlineError
-from gateway.events.errors import BadEventSignature, StoreUnavailable
-from gateway.events.model import parse_event
-from gateway.events.pipeline import Committed
+from gateway.events.errors import StoreUnavailable
+from gateway.events.intake import GATEWAY_AUTHORITY, IntakeLimits, intake, intake_authorized
+from gateway.events.model import AppendResult, NewEvent
+from gateway.events.pipeline import EventPipeline
+from gateway.events.signed import sign_event
 from gateway.identity.certificates import role as certificate_role
-from gateway.identity.msp import identity_from_pem
-from gateway.identity.signing import verify
+from gateway.identity.msp import Identity, identity_from_pem
 from gateway.marketplace.access import ACCESS_CONTRACT, OnChainGrantPolicy, follow_grants
 from gateway.marketplace.auctions import (
     BID_TYPE,
@@ -66,8 +73,10 @@ from gateway.marketplace.errors import (
 )
 from gateway.marketplace.ledger import LedgerHandle
 from gateway.marketplace.prepared import PreparedTransactions, PreparedTx
-from gateway.store.events import AppendResult, NewEvent
-from gateway.web.state import GatewayContext
+
+if TYPE_CHECKING:
+    from gateway.anchoring.evidence import Evidence
+    from gateway.events.pipeline import Committed
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,30 @@ _STATE_OF = {
     "settlement:Accept": "Accepted",
     "settlement:Settle": "Settled",
 }
+
+
+class EventLog(Protocol):
+    """What the service reads of the event store."""
+
+    async def last_seq(self, channel: str) -> int: ...
+
+
+class Identities(Protocol):
+    """The identities table: certificates of the signers of stored events."""
+
+    async def record_identity(
+        self,
+        *,
+        fingerprint: str,
+        msp_id: str,
+        role: str,
+        subject: str,
+        certificate_pem: str,
+        not_after_ms: int,
+        now_ms: int,
+    ) -> None: ...
+
+    async def certificate_of(self, fingerprint: str) -> str | None: ...
 
 
 class ClosedAuctionPolicy:
@@ -99,13 +132,22 @@ class MarketplaceService:
 
     def __init__(
         self,
-        ctx: GatewayContext,
         *,
+        authorizer: Authorizer,
+        pipeline: EventPipeline,
+        events: EventLog,
+        identities: Identities,
+        limits: IntakeLimits,
         ledger: LedgerHandle | None,
         evidence: Evidence | None,
+        emit_roles: frozenset[str],
         premium_pattern: str = "premium-*",
     ) -> None:
-        self._ctx = ctx
+        self._authorizer = authorizer
+        self._pipeline = pipeline
+        self._events = events
+        self._identities = identities
+        self._limits = limits
         self.ledger = ledger
         self._evidence = evidence
         self.auctions: dict[str, Auction] = {}
@@ -115,9 +157,7 @@ class MarketplaceService:
         self._follower: asyncio.Task[None] | None = None
         self.prepared = PreparedTransactions(ledger) if ledger is not None else None
         self.grants: OnChainGrantPolicy | None = None
-        emit_roles = frozenset(
-            r.strip() for r in ctx.settings.gateway.authz_emit_roles.split(",") if r.strip()
-        )
+        self._own: Principal | None = None
         if ledger is not None:
             contract = ledger.own.network(ledger.channel).contract(
                 ledger.chaincode, ACCESS_CONTRACT
@@ -128,11 +168,10 @@ class MarketplaceService:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        ctx = self._ctx
         if self.grants is not None:
-            ctx.authorizer.add_policy(self.grants, first=True)
-        ctx.authorizer.add_policy(ClosedAuctionPolicy(self), first=True)
-        ctx.pipeline.add_listener(self._on_committed)
+            self._authorizer.add_policy(self.grants, first=True)
+        self._authorizer.add_policy(ClosedAuctionPolicy(self), first=True)
+        self._pipeline.add_listener(self._on_committed)
         if self.ledger is not None:
             await self._record_own_identity()
             assert self.prepared is not None
@@ -167,22 +206,28 @@ class MarketplaceService:
                 await asyncio.sleep(1.0)
 
     async def _invalidate(self, fingerprint: str | None, channel: str) -> None:
-        await self._ctx.authorizer.invalidate(fingerprint=fingerprint, channel=channel)
+        await self._authorizer.invalidate(fingerprint=fingerprint, channel=channel)
 
     async def _record_own_identity(self) -> None:
         # The auctioneer's events carry the gateway's certificate fingerprint; proofs
         # of them need the certificate in the identities table, like a member's.
         assert self.ledger is not None
-        cert = self.ledger.identity.certificate
+        identity = self.ledger.identity
+        cert = identity.certificate
         now = now_ms()
-        await self._ctx.auth.record_identity(
-            fingerprint=self.ledger.identity.fingerprint,
-            msp_id=self.ledger.identity.msp_id,
-            role=certificate_role(cert) or "admin",
+        role = certificate_role(cert) or "admin"
+        await self._identities.record_identity(
+            fingerprint=identity.fingerprint,
+            msp_id=identity.msp_id,
+            role=role,
             subject=cert.subject.rfc4514_string(),
             certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
             not_after_ms=int(cert.not_valid_after_utc.timestamp() * 1000),
             now_ms=now,
+        )
+        # The auctioneer's events pass the intake as the gateway's own principal.
+        self._own = Principal(
+            "gateway", identity.fingerprint, identity.msp_id, role, 2**62, identity.public_key
         )
 
     # -- events ----------------------------------------------------------------------------
@@ -195,7 +240,7 @@ class MarketplaceService:
             if not done.done():
                 done.set_result(result)
 
-        self._ctx.pipeline.submit(item, finish, origin=None)
+        self._pipeline.submit(item, finish, origin=None)
         result = await done
         if isinstance(result, StoreUnavailable):
             raise result
@@ -203,12 +248,11 @@ class MarketplaceService:
 
     async def publish(self, channel: str, type: str, payload: Any) -> int:
         """Store and broadcast an event signed by the gateway's identity; its seq."""
-        if self.ledger is None:
+        if self.ledger is None or self._own is None:
             raise LedgerNotReady("the gateway has no identity to sign marketplace events")
         wire = sign_event(self.ledger.signer, channel=channel, type=type, payload=payload)
-        event = parse_event(wire, 1 << 20)
-        identity = self.ledger.identity
-        result = await self._store(NewEvent(event, identity.fingerprint, identity.msp_id, now_ms()))
+        item = intake(self._own, wire, self._limits, GATEWAY_AUTHORITY, now_ms())
+        result = await self._store(item)
         return result.stored.seq
 
     def _on_committed(self, committed: Sequence[Committed]) -> None:
@@ -233,21 +277,16 @@ class MarketplaceService:
 
     async def open_auction(self, principal: Principal, raw: object) -> dict[str, Any]:
         """Open an auction from the seller's signed ``auction.open`` event."""
-        event = parse_event(raw, self._ctx.settings.gateway.max_payload_bytes)
+        item = await intake_authorized(principal, raw, self._limits, self._authorizer, now_ms())
+        event = item.event
         if event.type != OPEN_TYPE:
             raise InvalidAuction(f"an auction is opened with a signed {OPEN_TYPE!r} event")
-        if not verify(principal.public_key, event.canonical, event.signature, require_low_s=False):
-            raise BadEventSignature("signature does not verify against your session's certificate")
-        if principal.role not in ("member", "admin"):
-            raise NotAParty(f"a {principal.role} may not sell")
         terms = parse_terms(event.payload, channel=event.channel, now_ms=now_ms())
-        if terms.auction_id in self.auctions or await self._ctx.events.last_seq(terms.channel):
+        if terms.auction_id in self.auctions or await self._events.last_seq(terms.channel):
             raise InvalidAuction(f"auction {terms.auction_id!r} already exists: choose another id")
         if terms.premium and self.grants is None:
             raise LedgerNotReady("premium auctions need the ledger's access contract")
-        result = await self._store(
-            NewEvent(event, principal.fingerprint, principal.msp_id, now_ms())
-        )
+        result = await self._store(item)
         auction = Auction(
             terms=terms,
             seller=Party(principal.msp_id, principal.fingerprint),
@@ -281,9 +320,9 @@ class MarketplaceService:
             return auction.to_json()
         self._timers.pop(auction_id, None)
         # Bids still in the commit queue land before the close is decided.
-        await self._ctx.pipeline.drain()
+        await self._pipeline.drain()
         winner = auction.close(now_ms())
-        await self._ctx.authorizer.invalidate(channel=auction.channel)
+        await self._authorizer.invalidate(channel=auction.channel)
         payload = {
             "auction_id": auction_id,
             "closed_at": auction.closed_at_ms,
@@ -301,8 +340,11 @@ class MarketplaceService:
 
     # -- settlement ------------------------------------------------------------------------
 
-    async def _creator(self, principal: Principal) -> Any:
-        pem = await self._ctx.auth.certificate_of(principal.fingerprint)
+    async def creator(self, principal: Principal) -> Identity:
+        """The ledger identity of ``principal`` (its certificate from the identities
+        table), as the creator of the transactions it signs; raises :class:`NotAParty`
+        when the gateway has no certificate for the session."""
+        pem = await self._identities.certificate_of(principal.fingerprint)
         if pem is None:
             raise NotAParty("log in again: the gateway has no certificate for this session")
         return identity_from_pem(principal.msp_id, pem.encode())
@@ -343,7 +385,7 @@ class MarketplaceService:
             raise NotAParty(
                 f"only the seller or the winning bidder of {auction_id!r} may settle it"
             )
-        creator = await self._creator(principal)
+        creator = await self.creator(principal)
         settlement_id = await self.settlement_id(auction)
         context = {"auction_id": auction_id, "settlement_id": settlement_id, "action": action}
         if action == "propose":
@@ -407,4 +449,4 @@ class MarketplaceService:
             log.warning("could not publish settlement status of %s: %s", auction_id, exc)
 
 
-__all__ = ["ClosedAuctionPolicy", "MarketplaceService"]
+__all__ = ["ClosedAuctionPolicy", "EventLog", "Identities", "MarketplaceService"]

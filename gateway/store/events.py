@@ -9,7 +9,6 @@ never consumes a sequence number.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,34 +20,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.events.errors import StoreUnavailable
-from gateway.events.model import SignedEvent, StoredEvent
+
+# NewEvent and AppendResult live with the event model (the intake builds them
+# without loading the store); re-exported here for the store's callers.
+from gateway.events.model import AppendResult as AppendResult
+from gateway.events.model import NewEvent as NewEvent
+from gateway.events.model import StoredEvent
 from gateway.store.models import event_statuses, events
 
 _ID_CHUNK = 500
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event whose signature checked out, ready to be stored."""
-
-    event: SignedEvent
-    signer: str
-    msp_id: str
-    received_ms: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AppendResult:
-    """What happened to one event of a batch.
-
-    ``duplicate`` is true when an event with the same id was already stored
-    (``stored`` is then the earlier one); ``conflict`` when that earlier
-    event's signed bytes differ from this one's.
-    """
-
-    stored: StoredEvent
-    duplicate: bool = False
-    conflict: bool = False
 
 
 def _row_to_event(row: Any) -> StoredEvent:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.store.models import event_statuses
 
 
-class StatusRepository:
+class EventStatusRepository:
     """Writes ``event_statuses``; a missing row means pending."""
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -2,8 +2,13 @@
 
 This module does not import python-socketio: the adapter in
 :mod:`gateway.stream.sio` feeds it parsed packets and gives each connection a
-way to write. Fan-out encodes a packet once and writes the same bytes to
-every WebSocket in the room, synchronously, with no task per recipient.
+way to write. The hub is transport only: what an emitted event must satisfy
+is decided by :func:`gateway.events.intake.intake` (the connection is its
+gate: joined, and allowed to emit by the authorizer's answer at join); how a
+commit reaches a room's members is the :class:`~gateway.stream.fanout.FanOut`'s
+(by default :class:`~gateway.stream.fanout.LocalFanOut`: each packet encoded
+once, the same bytes written to every WebSocket, synchronously, with no task
+per recipient).
 
 Client → server events (all answer through the Socket.IO acknowledgement):
 
@@ -43,18 +48,18 @@ from gateway.clock import Clock, now_ms
 from gateway.config import GatewaySettings
 from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import (
-    BadEventSignature,
     DuplicateConflict,
     MalformedEvent,
     NotJoined,
     StoreUnavailable,
 )
+from gateway.events.intake import IntakeLimits, emit_denied, intake
 from gateway.events.metrics import GatewayMetrics
-from gateway.events.model import parse_event, valid_channel
+from gateway.events.model import AppendResult, valid_channel
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
-from gateway.identity.signing import verify
-from gateway.store.events import AppendResult, EventRepository, NewEvent
+from gateway.store.events import EventRepository
+from gateway.stream.fanout import FanOut, LocalFanOut, RoomPacket, select_fanout
 from gateway.stream.frames import (
     IncomingEvent,
     Outgoing,
@@ -138,6 +143,14 @@ class Connection:
             backlog = self.fallback(self, packet)
         return backlog
 
+    def check_emit(self, principal: Principal, channel: str) -> None:
+        """The intake's gate (:class:`~gateway.events.intake.EmitGate`): joined, and
+        allowed to emit by the authorizer's answer at join (refreshed on invalidation)."""
+        if channel not in self.channels:
+            raise NotJoined(f"join channel {channel!r} before emitting to it")
+        if not self.can_write.get(channel, False):
+            raise emit_denied(principal, channel)
+
 
 class Hub:
     """Owns connections and rooms; see the module docstring for the protocol."""
@@ -151,9 +164,11 @@ class Hub:
         pipeline: EventPipeline,
         events: EventRepository,
         metrics: GatewayMetrics,
+        limits: IntakeLimits | None = None,
         clock: Clock = now_ms,
     ) -> None:
         self._settings = settings
+        self._limits = limits if limits is not None else IntakeLimits.from_settings(settings)
         self._sessions = sessions
         self._authorizer = authorizer
         self._pipeline = pipeline
@@ -165,6 +180,15 @@ class Hub:
         self._closer: Callable[[Connection, bool], Coroutine[Any, Any, None]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._acks: dict[Connection, list[Outgoing]] = {}
+        self._fanout: FanOut = select_fanout(
+            settings.fanout,
+            LocalFanOut(
+                self.rooms,
+                buffer_limit=settings.client_buffer_limit_bytes,
+                metrics=metrics,
+                on_slow=self._drop_slow,
+            ),
+        )
         pipeline.add_listener(self._broadcast_committed)
         authorizer.on_invalidate(self._on_invalidate)
         sessions.on_revocation(self._on_session_revoked)
@@ -247,24 +271,12 @@ class Hub:
         try:
             if raw is None:
                 raise MalformedEvent("emit exactly one event object")
-            event = parse_event(raw, self._settings.max_payload_bytes)
-            if event.channel not in conn.channels:
-                raise NotJoined(f"join channel {event.channel!r} before emitting to it")
-            if not conn.can_write.get(event.channel, False):
-                raise AccessDenied(
-                    f"role {conn.principal.role!r} may not emit to {event.channel!r}"
-                )
-            if not verify(
-                conn.principal.public_key, event.canonical, event.signature, require_low_s=False
-            ):
-                raise BadEventSignature(
-                    "signature does not verify against your session's certificate"
-                )
-            item = NewEvent(event, conn.principal.fingerprint, conn.principal.msp_id, self._clock())
+            item = intake(conn.principal, raw, self._limits, conn, self._clock())
             ack_id = incoming.ack_id
+            accepted_id = item.event.id
 
             def done(result: AppendResult | StoreUnavailable) -> None:
-                self._emit_done(conn, ack_id, event.id, result, received)
+                self._emit_done(conn, ack_id, accepted_id, result, received)
 
             self._pipeline.submit(item, done, origin=conn)
         except AnchorlineError as exc:
@@ -332,56 +344,25 @@ class Hub:
         for one room leave in one write per recipient.
         """
         self._flush_acks()
-        by_channel: dict[str, list[tuple[int, Outgoing, object]]] = {}
+        by_channel: dict[str, list[RoomPacket]] = {}
         for item in committed:
             event = item.event
-            if event.channel not in self.rooms:
+            if not self._fanout.wants(event.channel):
                 continue
             packet = event_packet_raw("event", orjson.dumps(event.to_wire()))
-            by_channel.setdefault(event.channel, []).append((event.seq, packet, item.origin))
+            by_channel.setdefault(event.channel, []).append(
+                RoomPacket(event.seq, packet, item.origin)
+            )
         for channel, packets in by_channel.items():
-            self._fan_out(self.rooms[channel], packets, channel)
+            self._fanout.deliver(channel, packets)
 
-    def _fan_out(
-        self,
-        room: dict[str, Connection],
-        packets: list[tuple[int, Outgoing, object]],
-        channel: str,
-    ) -> None:
-        """Write ``(seq, packet, origin)`` items to every member but each packet's origin."""
-        limit = self._settings.client_buffer_limit_bytes
-        origins = {id(origin) for _, _, origin in packets if origin is not None}
-        everything = [packet for _, packet, _ in packets]
-        joined = b"".join(p.frame for p in everything)
-        delivered = 0
-        slow: list[Connection] = []
-        for conn in room.values():
-            # The senders among the members get the others' events only.
-            mine = [(s, p) for s, p, o in packets if o is not conn] if id(conn) in origins else None
-            if conn.buffering is not None and channel in conn.buffering:
-                held = conn.buffering[channel]
-                held.extend(mine if mine is not None else ((s, p) for s, p, _ in packets))
-                continue
-            if mine is None:
-                backlog = conn.write_many(everything, joined)
-                delivered += len(everything)
-            elif mine:
-                backlog = conn.write_many([p for _, p in mine])
-                delivered += len(mine)
-            else:
-                continue
-            if backlog > limit:
-                slow.append(conn)
-        self._metrics.deliveries += delivered
-        for conn in slow:
-            self._metrics.slow_consumer_disconnects += 1
-            log.info("disconnecting slow consumer %s (%s)", conn.sid, conn.principal.fingerprint)
-            self._close(conn, abort=True)
+    def _drop_slow(self, conn: Connection) -> None:
+        self._metrics.slow_consumer_disconnects += 1
+        self._close(conn, abort=True)
 
     def publish_status(self, change: StatusChange) -> None:
         """Push a trust-path status change to the channel's subscribers."""
-        room = self.rooms.get(change.channel)
-        if not room:
+        if not self._fanout.wants(change.channel):
             return
         packet = event_packet(
             "status",
@@ -393,7 +374,7 @@ class Hub:
                 "block_number": change.block_number,
             },
         )
-        self._fan_out(room, [(-1, packet, None)], change.channel)
+        self._fanout.deliver(change.channel, [RoomPacket(-1, packet, None)])
 
     # -- join, leave, resume, refresh ------------------------------------------------------
 

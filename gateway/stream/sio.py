@@ -15,14 +15,22 @@ speed, while keeping the wire format:
   pre-framed bytes straight to the transport, instead of through a task
   and a queue per recipient. Long-polling clients still use Engine.IO's
   queue.
+
+Everything that reaches into Engine.IO's internals (its socket's queue and
+upgrade flags, its aiohttp driver, aiohttp's writer transport) is in
+:class:`EngineIOInternals`, which refuses to start on any python-engineio
+but the pinned one (:class:`~gateway.stream.errors.UnsupportedEngineIO`,
+AL1004).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 import socketio
 from aiohttp import WSMsgType, web
@@ -32,23 +40,18 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from gateway.auth.errors import AuthError
 from gateway.config import GatewaySettings
+from gateway.stream.errors import UnsupportedEngineIO
 from gateway.stream.frames import Outgoing, parse_event_packet
 from gateway.stream.hub import Connection, Hub
+from gateway.stream.protocol import SOCKETIO_PATH
 
 log = logging.getLogger(__name__)
 
-SOCKETIO_PATH = "socket.io"
-
-
-class _Registry:
-    """Engine.IO session id → its open aiohttp WebSocket."""
-
-    def __init__(self) -> None:
-        self.sockets: dict[str, web.WebSocketResponse] = {}
+FastHandler = Callable[[str, Any], Awaitable[None]]
 
 
 async def _serve_websocket(
-    eio_socket: Any, wrapper: Any, ws: web.WebSocketResponse, fast: Any
+    eio_socket: Any, wrapper: Any, ws: web.WebSocketResponse, fast: FastHandler
 ) -> None:
     """Engine.IO's WebSocket loop, without a task and a ``wait_for`` per message.
 
@@ -140,7 +143,66 @@ async def _serve_websocket(
         await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
-def _make_driver(registry: _Registry, fast: Any) -> type:
+class EngineIOInternals:
+    """The adapter's workarounds that depend on python-engineio's internals.
+
+    Built once per server; raises :class:`UnsupportedEngineIO` when the
+    installed python-engineio is not :attr:`PINNED_VERSION`, because each
+    method below relies on attributes Engine.IO does not document
+    (``AsyncSocket.queue/upgraded/upgrading``, ``server._async``, the aiohttp
+    driver's ``_sock``, aiohttp's ``WebSocketResponse._writer.transport``).
+    """
+
+    PINNED_VERSION: ClassVar[str] = "4.15.1"
+
+    def __init__(self, installed: str | None = None) -> None:
+        self.check_version(installed)
+        # Engine.IO session id → its open aiohttp WebSocket.
+        self.sockets: dict[str, web.WebSocketResponse] = {}
+
+    @classmethod
+    def check_version(cls, installed: str | None = None) -> None:
+        """Raise :class:`UnsupportedEngineIO` unless ``installed`` (default: the
+        installed distribution's version) is the pinned one."""
+        found = (
+            installed if installed is not None else importlib.metadata.version("python-engineio")
+        )
+        if found != cls.PINNED_VERSION:
+            raise UnsupportedEngineIO(
+                f"python-engineio {found} is installed; the Socket.IO adapter's workarounds "
+                f"are written against {cls.PINNED_VERSION}: install that version "
+                "(pyproject.toml pins it), or review gateway/stream/sio.py for the new one"
+            )
+
+    def install(self, server: socketio.AsyncServer, fast: FastHandler) -> None:
+        """Replace Engine.IO's aiohttp WebSocket driver by the lean one, feeding ``fast``."""
+        server.eio._async = {**server.eio._async, "websocket": _make_driver(self.sockets, fast)}
+
+    def direct_transport(
+        self, server: socketio.AsyncServer, eio_sid: str
+    ) -> asyncio.WriteTransport | None:
+        """The socket's transport once its WebSocket is fully upgraded and Engine.IO's
+        queue is empty (so nothing queued earlier can arrive after a direct write)."""
+        ws = self.sockets.get(eio_sid)
+        eio_socket = server.eio.sockets.get(eio_sid)
+        if ws is None or eio_socket is None:
+            return None
+        if not eio_socket.upgraded or eio_socket.upgrading or not eio_socket.queue.empty():
+            return None
+        writer = getattr(ws, "_writer", None)
+        transport: asyncio.WriteTransport | None = getattr(writer, "transport", None)
+        return transport
+
+    def enqueue(self, server: socketio.AsyncServer, eio_sid: str, sio_text: str) -> bool:
+        """Put a Socket.IO packet on Engine.IO's queue; ``False`` when the socket is gone."""
+        eio_socket = server.eio.sockets.get(eio_sid)
+        if eio_socket is None or eio_socket.closed:
+            return False
+        eio_socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=sio_text))
+        return True
+
+
+def _make_driver(registry: dict[str, web.WebSocketResponse], fast: FastHandler) -> type:
     class GatewayWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         """engineio's aiohttp driver: compression off, socket registered, lean reader."""
 
@@ -156,12 +218,12 @@ def _make_driver(registry: _Registry, fast: Any) -> type:
                 await self.handler(self)
                 return self._sock
             sid = eio_socket.sid
-            registry.sockets[sid] = self._sock
+            registry[sid] = self._sock
             try:
                 await _serve_websocket(eio_socket, self, self._sock, fast)
             finally:
-                if registry.sockets.get(sid) is self._sock:
-                    del registry.sockets[sid]
+                if registry.get(sid) is self._sock:
+                    del registry[sid]
             return self._sock
 
     return GatewayWebSocket
@@ -171,6 +233,8 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server with the hub's fast paths (see the module docstring)."""
 
     def __init__(self, hub: Hub, settings: GatewaySettings) -> None:
+        # First, so another python-engineio fails before anything is patched.
+        self._internals = EngineIOInternals()
         super().__init__(
             async_mode="aiohttp",
             cors_allowed_origins=[],
@@ -183,10 +247,8 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
             engineio_logger=False,
         )
         self.hub = hub
-        self._registry = _Registry()
         self._eio_of: dict[str, str] = {}
-        driver = _make_driver(self._registry, self._handle_eio_message)
-        self.eio._async = {**self.eio._async, "websocket": driver}
+        self._internals.install(self, self._handle_eio_message)
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
         hub.set_closer(self._close)
@@ -194,6 +256,10 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
     # -- inbound --------------------------------------------------------------------------
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if not isinstance(data, str | bytes):
+            # Engine.IO JSON-decodes a message that looks like JSON ("4true" gives True);
+            # a Socket.IO packet is text or a binary attachment, so this is not one.
+            return
         if isinstance(data, str) and data[:1] == "2" and data[1:2] != "/":
             received = time.perf_counter()
             incoming = parse_event_packet(data)
@@ -234,14 +300,7 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
         Only when Engine.IO's queue is empty, so nothing sent earlier through
         it can arrive after a directly written packet.
         """
-        ws = self._registry.sockets.get(conn.eio_sid)
-        eio_socket = self.eio.sockets.get(conn.eio_sid)
-        if ws is None or eio_socket is None:
-            return False
-        if not eio_socket.upgraded or eio_socket.upgrading or not eio_socket.queue.empty():
-            return False
-        writer = getattr(ws, "_writer", None)
-        transport = getattr(writer, "transport", None)
+        transport = self._internals.direct_transport(self, conn.eio_sid)
         if transport is None:
             return False
         conn.transport = transport
@@ -250,11 +309,8 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
     def _fallback(self, conn: Connection, out: Outgoing) -> int:
         if self._upgrade(conn):
             return conn.write(out)
-        eio_socket = self.eio.sockets.get(conn.eio_sid)
-        if eio_socket is None or eio_socket.closed:
+        if not self._internals.enqueue(self, conn.eio_sid, out.sio):
             conn.closed = True
-            return 0
-        eio_socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=out.sio))
         return 0
 
     async def _close(self, conn: Connection, abort: bool) -> None:

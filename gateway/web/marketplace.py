@@ -1,10 +1,9 @@
 """The marketplace's HTTP side and the web page.
 
-``install(app)`` (one line in the app factory, after the trust path's
-``install``) adds the routes below, the static page, and a ``cleanup_ctx``
-entry that starts the :class:`~gateway.marketplace.service.MarketplaceService`
-on the trust path's ledger connection (or without a ledger when the trust
-path is off: auctions still run, settlement and premium rooms do not).
+``install(app)`` (one line in the app factory) adds the routes below and the
+static page. The :class:`~gateway.marketplace.service.MarketplaceService`
+itself is built and started by the app factory (:mod:`gateway.app`), which
+puts it in the :data:`~gateway.context.MARKETPLACE` slot these routes read.
 
 Routes (all but the page and ``/marketplace/info`` need ``Authorization: Bearer``):
 
@@ -24,64 +23,31 @@ Routes (all but the page and ``/marketplace/info`` need ``Authorization: Bearer`
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from gateway.context import CONTEXT, MARKETPLACE
 from gateway.errors import InvalidInput
 from gateway.marketplace.errors import LedgerNotReady
-from gateway.marketplace.ledger import handle_from_anchoring
 from gateway.marketplace.prepared import decode_signature
 from gateway.marketplace.service import MarketplaceService
 from gateway.web.routes import _body, _json, _principal
-from gateway.web.state import CONTEXT
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-class MarketplaceSlot:
-    """Filled when the app starts (an app's state cannot change once it runs)."""
-
-    service: MarketplaceService | None = None
-
-
-MARKETPLACE: web.AppKey[MarketplaceSlot] = web.AppKey("anchorline_marketplace", MarketplaceSlot)
 routes = web.RouteTableDef()
 
 
 def install(app: web.Application) -> None:
-    """Add the marketplace routes, the page and the service's start/stop to ``app``."""
-    app[MARKETPLACE] = MarketplaceSlot()
+    """Add the marketplace routes and the page to ``app``."""
     app.add_routes(routes)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, append_version=False)
-    app.cleanup_ctx.append(_marketplace)
-
-
-async def _marketplace(app: web.Application) -> AsyncIterator[None]:
-    from gateway.web.proofs import ANCHORING
-
-    ctx = app[CONTEXT]
-    runtime = app.get(ANCHORING)
-    ledger = handle_from_anchoring(runtime.connection, owns=False) if runtime else None
-    service = MarketplaceService(
-        ctx,
-        ledger=ledger,
-        evidence=runtime.evidence if runtime else None,
-        premium_pattern="premium-*",
-    )
-    await service.start()
-    app[MARKETPLACE].service = service
-    log.info("marketplace running (ledger: %s)", ledger.kind if ledger else "none")
-    try:
-        yield
-    finally:
-        app[MARKETPLACE].service = None
-        await service.stop()
 
 
 def _service(request: web.Request) -> MarketplaceService:
@@ -167,7 +133,7 @@ async def post_prepare(request: web.Request) -> web.Response:
         raise InvalidInput("args must be at most 8 strings")
     if service.prepared is None:
         raise LedgerNotReady("this gateway runs without a ledger")
-    creator = await service._creator(principal)
+    creator = await service.creator(principal)
     return _json(service.prepared.prepare(creator, function, args))
 
 

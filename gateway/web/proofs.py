@@ -1,12 +1,8 @@
 """The trust path's HTTP side: proofs, checkpoints, consistency, anchoring status.
 
-``install(app)`` (called by the app factory) adds the routes and a
-``cleanup_ctx`` entry that connects the trust path to the ledger, starts the
-:class:`~gateway.anchoring.service.AnchoringService` after the store is
-migrated, plugs it into the pipeline (committed events, admission) and the
-hub (status pushes), and stops it before the pipeline stops. Tests and tools
-may set :data:`ANCHORING_CONNECT` on the app before it starts to choose the
-ledger connection.
+``install(app)`` (called by the app factory) adds the routes. The trust path
+itself is started by the app factory (:mod:`gateway.app`), which puts it in
+the :data:`~gateway.context.ANCHORING` slot these routes read.
 
 Routes (reads need a session allowed to read the channel, like the event reads):
 
@@ -20,47 +16,20 @@ Routes (reads need a session allowed to read the channel, like the event reads):
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-from collections.abc import AsyncIterator, Callable
-
 from aiohttp import web
 
-from gateway.anchoring.checkpoint import EcdsaNoteSigner
-from gateway.anchoring.connect import Connection, open_anchoring
 from gateway.anchoring.errors import AnchoringUnavailable
-from gateway.anchoring.evidence import Evidence
 from gateway.anchoring.keyhistory import load_history
-from gateway.anchoring.outbox import BatchStore
-from gateway.anchoring.service import AnchoringService
-from gateway.config import Settings
+from gateway.context import ANCHORING, AnchoringRuntime
 from gateway.errors import InvalidInput
 from gateway.web.routes import _int_param, _json, _readable_channel
-from gateway.web.state import CONTEXT
-
-log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class AnchoringRuntime:
-    service: AnchoringService
-    evidence: Evidence
-    connection: Connection
-
-
-ANCHORING: web.AppKey[AnchoringRuntime] = web.AppKey("anchorline_anchoring", AnchoringRuntime)
-ANCHORING_CONNECT: web.AppKey[Callable[[Settings], Connection]] = web.AppKey(
-    "anchorline_anchoring_connect",
-    Callable[[Settings], Connection],  # type: ignore[arg-type]
-)
 
 routes = web.RouteTableDef()
 
 
 def install(app: web.Application) -> None:
-    """Add the trust path's routes and its start/stop to ``app``."""
+    """Add the trust path's routes to ``app``."""
     app.add_routes(routes)
-    app.cleanup_ctx.append(_anchoring)
 
 
 def runtime(app: web.Application) -> AnchoringRuntime:
@@ -70,57 +39,6 @@ def runtime(app: web.Application) -> AnchoringRuntime:
             "this gateway runs without the trust path (anchoring.enabled is off)"
         )
     return found
-
-
-async def _anchoring(app: web.Application) -> AsyncIterator[None]:
-    ctx = app[CONTEXT]
-    settings = ctx.settings
-    if not settings.anchoring.enabled:
-        yield
-        return
-    connect = app.get(ANCHORING_CONNECT, open_anchoring)
-    connection = connect(settings)
-    store = BatchStore(ctx.engine)
-    identity = connection.identity
-    service = AnchoringService(
-        settings.anchoring,
-        store=store,
-        events=ctx.events,
-        ledger=connection.ledger,
-        identity=identity,
-        publisher=ctx.hub,
-    )
-    evidence = Evidence(
-        store,
-        ctx.events,
-        fabric_channel=connection.ledger.fabric_channel,
-        chaincode=connection.ledger.chaincode,
-        note_signer=EcdsaNoteSigner(
-            settings.anchoring.checkpoint_origin.replace(" ", "_") or "anchorline",
-            identity.identity.public_key,
-            identity.signer,
-        ),
-        origin_prefix=settings.anchoring.checkpoint_origin,
-    )
-    ctx.pipeline.add_listener(service.on_committed)
-    ctx.pipeline.add_admission_check(service.admit)
-    try:
-        await service.start()
-    except BaseException:
-        await connection.close()
-        raise
-    app[ANCHORING] = AnchoringRuntime(service, evidence, connection)
-    log.info(
-        "trust path running: ledger=%s channel=%s chaincode=%s",
-        connection.kind,
-        connection.ledger.fabric_channel,
-        connection.ledger.chaincode,
-    )
-    try:
-        yield
-    finally:
-        await service.stop()
-        await connection.close()
 
 
 def _seq(request: web.Request) -> int:

@@ -16,13 +16,13 @@ from gateway.auth.authorizer import Action
 from gateway.auth.errors import AccessDenied, AuthError, TokenMissing
 from gateway.auth.principal import Principal
 from gateway.auth.sessions import SessionTokens
+from gateway.context import CONTEXT, GatewayContext
 from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import EventNotFound
 from gateway.events.model import valid_channel
 from gateway.identity.errors import CertificateRejected, IdentityError
 from gateway.web import metrics as metrics_text
 from gateway.web.openapi import openapi_document
-from gateway.web.state import CONTEXT, GatewayContext
 
 routes = web.RouteTableDef()
 _MAX_LIMIT = 1000

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from gateway.config import load_settings
-from network.control import Network
+from network.control import NativeNetwork
 from network.install import TESTED_FABRIC, TESTED_FABRIC_CA, FabricInstall
 
 TARGET = Path(__file__).parent / "compose.yaml"
@@ -53,7 +53,7 @@ def compose_document() -> dict[str, Any]:
         fabric_version=TESTED_FABRIC,
         ca_version=TESTED_FABRIC_CA,
     )
-    network = Network(settings, install, env_path="/usr/bin:/bin")
+    network = NativeNetwork(settings, install, env_path="/usr/bin:/bin")
     services: dict[str, Any] = {}
     for spec in network.node_specs():
         env = {k: _sub(v) for k, v in spec.env.items() if k != "PATH"}

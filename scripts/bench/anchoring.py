@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO))
 
 from gateway.anchoring.batcher import GatewayIdentity  # noqa: E402
 from gateway.anchoring.checkpoint import EcdsaNoteSigner  # noqa: E402
-from gateway.anchoring.connect import Connection  # noqa: E402
 from gateway.anchoring.evidence import Evidence  # noqa: E402
 from gateway.anchoring.ledger import FabricAnchorLedger  # noqa: E402
 from gateway.anchoring.outbox import BatchStore  # noqa: E402
@@ -80,6 +79,15 @@ class Recorder:
 
 
 @dataclasses.dataclass
+class GatewayAnchoring:
+    """The trust path's anchor ledger and identity, as the gateway wires them."""
+
+    ledger: FabricAnchorLedger
+    identity: GatewayIdentity
+    close: Any
+
+
+@dataclasses.dataclass
 class World:
     home: Path
     connect: Any
@@ -89,7 +97,7 @@ class World:
 
 def embedded_world(home: Path) -> World:
     from gateway.ledger.embedded import EmbeddedLedger, config_from_settings
-    from gateway.ledger.embedded.connect import embedded_gateway
+    from gateway.ledger.embedded_client import embedded_gateway
 
     settings = _settings(home)
     ledger = EmbeddedLedger.open(config_from_settings(settings))
@@ -98,7 +106,7 @@ def embedded_world(home: Path) -> World:
     member_dir = ca.enroll("Org2", "bench-member", "member")
     member = load_msp(member_dir, "Org2MSP", require_key=True)
 
-    def connect() -> Connection:
+    def connect() -> GatewayAnchoring:
         folder = load_msp(gw_dir, "Org1MSP", require_key=True)
         gw = embedded_gateway(ledger, gw_dir, org="Org1")
         anchor = FabricAnchorLedger(
@@ -107,30 +115,30 @@ def embedded_world(home: Path) -> World:
             chaincode="anchorline",
             reader_msp="Org2MSP",
         )
-        return Connection(
-            anchor, GatewayIdentity(folder.identity, folder.signer()), "embedded", anchor.close
+        return GatewayAnchoring(
+            anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close
         )
 
     return World(home, connect, member, ledger.close)
 
 
 def fabric_world(home: Path, profile: str, msp: str, org: str) -> World:
-    from gateway.ledger.connect import from_profile
-    from network.profile import NetworkProfile
+    from gateway.ledger.connection import from_profile
+    from gateway.ledger.profile import NetworkProfile
 
     loaded = NetworkProfile.load(Path(profile))
     own = loaded.org(org)
     reader = next(o.msp_id for o in loaded.orgs if o.msp_id != own.msp_id)
     member = load_msp(msp, own.msp_id, require_key=True)  # the gateway signs events too
 
-    def connect() -> Connection:
+    def connect() -> GatewayAnchoring:
         folder = load_msp(msp, own.msp_id, require_key=True)
         gw = from_profile(loaded, msp, org=own.name)
         anchor = FabricAnchorLedger(
             gw, fabric_channel=loaded.channel, chaincode="anchorline", reader_msp=reader
         )
-        return Connection(
-            anchor, GatewayIdentity(folder.identity, folder.signer()), "fabric", anchor.close
+        return GatewayAnchoring(
+            anchor, GatewayIdentity(folder.identity, folder.signer()), anchor.close
         )
 
     async def nothing() -> None:

@@ -177,7 +177,7 @@ async def in_process(n: int) -> None:
 async def on_network(args: argparse.Namespace) -> None:
     from gateway.identity.msp import load_msp
     from gateway.identity.signing import sign_message
-    from gateway.ledger.connect import from_profile
+    from gateway.ledger.connection import from_profile
     from network.profile import NetworkProfile
 
     profile = NetworkProfile.load(args.profile)

@@ -54,7 +54,7 @@ async def measure(label: str, gw: Gateway, channel: str, args: argparse.Namespac
 @asynccontextmanager
 async def embedded(args: argparse.Namespace, home: Path) -> AsyncIterator[tuple[Gateway, str]]:
     from gateway.ledger.embedded import EmbeddedConfig, EmbeddedLedger
-    from gateway.ledger.embedded.connect import embedded_gateway
+    from gateway.ledger.embedded_client import embedded_gateway
 
     ledger = EmbeddedLedger.open(
         EmbeddedConfig(
@@ -77,7 +77,7 @@ async def embedded(args: argparse.Namespace, home: Path) -> AsyncIterator[tuple[
 
 def bring_up_fabric(args: argparse.Namespace, home: Path) -> tuple[object, Callable[[], None]]:
     from gateway.config import load_settings
-    from network.control import Network
+    from network.control import NativeNetwork
     from network.install import find_fabric
 
     base = load_settings()
@@ -89,7 +89,7 @@ def bring_up_fabric(args: argparse.Namespace, home: Path) -> tuple[object, Calla
         ),
     )
     install = find_fabric(settings.fabric_home, os.environ.get("PATH", os.defpath))
-    network = Network(settings, install, env_path=os.environ.get("PATH", os.defpath))
+    network = NativeNetwork(settings, install, env_path=os.environ.get("PATH", os.defpath))
     t = time.perf_counter()
     network.up()
     print(f"fabric network up in {time.perf_counter() - t:.1f} s")
@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace, home: Path) -> None:
             args,
         )
     if args.fabric:
-        from gateway.ledger.connect import from_profile
+        from gateway.ledger.connection import from_profile
 
         network, down = bring_up_fabric(args, home)
         try:

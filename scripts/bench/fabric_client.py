@@ -54,7 +54,7 @@ from ledger_workload import (  # noqa: E402
 from node_usage import CpuMeter, cpu_report, memory_report  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
-from gateway.ledger.connect import from_profile  # noqa: E402
+from gateway.ledger.connection import from_profile  # noqa: E402
 from network.profile import NetworkProfile  # noqa: E402
 
 TESTCC = REPO / "tests" / "chaincode" / "testcc"
@@ -82,7 +82,7 @@ def network_at(
     if args.profile:
         yield args.profile
         return
-    from network.control import Network
+    from network.control import NativeNetwork
     from network.install import find_fabric
 
     base = load_settings()
@@ -95,7 +95,7 @@ def network_at(
         )
     settings = dataclasses.replace(base, home=Path(args.home), network=network_settings)
     install = find_fabric(settings.fabric_home, settings.search_path)
-    network = Network(settings, install, env_path=settings.search_path)
+    network = NativeNetwork(settings, install, env_path=settings.search_path)
     t = time.perf_counter()
     network.up()
     print(

@@ -62,7 +62,7 @@ async def run(events: int, receivers: int, sync: str, profile: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="anchorline-inproc-"))
     settings = make_settings(work, f"sqlite:///{work / 'e.db'}", sqlite_synchronous=sync)
     app = create_app(settings, verifier=EmbeddedCA(work / "ca").trust_store())
-    from gateway.web.state import CONTEXT
+    from gateway.context import CONTEXT
 
     ctx = app[CONTEXT]
     await migrate(ctx.engine)

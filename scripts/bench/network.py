@@ -32,7 +32,7 @@ from node_usage import memory_report  # noqa: E402
 
 from gateway.config import load_settings  # noqa: E402
 from network import nodes  # noqa: E402
-from network.control import Network  # noqa: E402
+from network.control import NativeNetwork  # noqa: E402
 from network.install import find_fabric  # noqa: E402
 from network.probe import probe_for  # noqa: E402
 from network.processes import (  # noqa: E402
@@ -43,7 +43,7 @@ from network.processes import (  # noqa: E402
 TESTCC = REPO / "tests" / "chaincode" / "testcc"
 
 
-def load(network: Network, total: int, threads: int) -> tuple[float, int]:
+def load(network: NativeNetwork, total: int, threads: int) -> tuple[float, int]:
     profile = network.profile()
     orgs = [o.name for o in profile.orgs]
     per_thread = [total // threads + (1 if i < total % threads else 0) for i in range(threads)]
@@ -68,7 +68,7 @@ def load(network: Network, total: int, threads: int) -> tuple[float, int]:
     return time.monotonic() - started, failures[0]
 
 
-def leader_kill(network: Network) -> float:
+def leader_kill(network: NativeNetwork) -> float:
     profile = network.profile()
     channel = profile.channel
     leader = next(o for o in network.topology.orderers if nodes.is_raft_leader(o.ops_port, channel))
@@ -114,7 +114,7 @@ def main() -> int:
         if message.endswith("s"):
             print(f"    {message.strip()}")
 
-    network = Network(
+    network = NativeNetwork(
         settings, install, env_path=os.environ.get("PATH", os.defpath), progress=progress
     )
     try:

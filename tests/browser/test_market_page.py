@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli.scenario import wait_for
 from gateway.client import MemberClient
 from gateway.client.marketplace import auction_channel, bid, open_auction
 from gateway.config import Settings, load_settings
 from gateway.identity.ca import EmbeddedCA
 from tests.integration.gateway.support import running_gateway
-from tests.integration.marketplace.scenario import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"

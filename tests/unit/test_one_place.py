@@ -62,6 +62,6 @@ def test_ecdsa_is_signed_and_verified_in_gateway_identity_signing_only() -> None
 def test_the_gateway_reads_the_wall_clock_in_gateway_clock_only() -> None:
     owner = "gateway/clock.py"
     # Fabric header timestamps are protobuf Timestamps in nanoseconds, not a Clock reading.
-    allowed = {"gateway/ledger/proposal.py"}
+    allowed = {"gateway/ledger/protocol/proposal.py"}
     assert _elsewhere(["gateway"], owner, allowed, _reads_wall_clock) == {}
     assert _lines(_ROOT / owner, _reads_wall_clock)

@@ -10,11 +10,10 @@ Public API:
 - :func:`config_from_settings` — the configuration the project's settings describe;
   :func:`embedded_ca` — its built-in CA (``embedded_ca(settings).enroll(org, name,
   role) -> Path`` and ``.revoke(org, name)``, for ``anchorline network enroll/revoke``);
-- :func:`~gateway.ledger.embedded.connect.embedded_gateway` — a client ``Gateway``
-  for a member's MSP folder, over the embedded peers (own org first);
-  ``connect.embedded_session(settings)`` opens (and serves) the ledger for a
-  process, ``connect.served_gateway(settings, msp_dir, org=...)`` reaches it from
-  another process;
+- a client ``Gateway`` over it: :func:`gateway.ledger.embedded_client.embedded_gateway`
+  (own org first), ``embedded_session(settings)`` (open and serve the ledger for a
+  process), ``served_gateway(settings, msp_dir, org=...)`` (reach it from another);
+  :func:`gateway.ledger.connection.open_ledger` opens it for a process from the settings;
 - :mod:`~gateway.ledger.embedded.server` — ``GatewayServer`` (one org's peer as a
   ``gateway.Gateway`` gRPC service on 127.0.0.1) and ``ServedLedger`` (all of them,
   announced in ``<folder>/endpoints.json``).
@@ -22,7 +21,9 @@ Public API:
 Modules: ``engine`` (Gateway service, orderer, commit), ``endorser`` (proposal
 checks, simulation, signing), ``stub`` (the chaincode stub), ``validator``
 (commit-time validation codes), ``blocks`` (Fabric block hashing), ``store``
-(SQLite), ``transport``, ``server``, ``connect``, ``settings``, ``errors`` (AL14xx).
+(SQLite), ``transport``, ``server``, ``settings``, ``errors`` (AL14xx). The messages
+it receives and builds are :mod:`gateway.ledger.protocol`, shared with the client; it
+imports nothing of the client but the transport seam.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from gateway.identity.errors import (
 from gateway.identity.signing import Signer, sign_message, verify
 from gateway.ledger.embedded.store import BlockStore
 from gateway.ledger.embedded.stub import SimulationStub
-from gateway.ledger.proposal import ProposalInfo, parse_signed_proposal, transaction_id
-from gateway.ledger.transaction import build_proposal_response_payload
+from gateway.ledger.protocol.proposal import ProposalInfo, parse_signed_proposal, transaction_id
+from gateway.ledger.protocol.transaction import build_proposal_response_payload
 
 #: Fabric's shim thresholds: < 400 endorsed, ≥ 500 an error with a payload.
 ERROR_THRESHOLD = 400

@@ -96,7 +96,7 @@ from gateway.ledger.embedded.endorser import (
 from gateway.ledger.embedded.errors import EmbeddedConfigError, LedgerClosed, LedgerInUse
 from gateway.ledger.embedded.store import BlockStore
 from gateway.ledger.embedded.validator import BlockValidator, EndorsementPolicy, PolicyKind
-from gateway.ledger.transaction import assemble_transaction
+from gateway.ledger.protocol.transaction import assemble_transaction
 from gateway.ledger.transport import PeerErrorDetail, RpcError, StatusCode
 
 #: Fabric's default gRPC receive limit for peers (``peer.maxRecvMsgSize``).

@@ -49,7 +49,7 @@ from gateway.identity.certificates import TrustStore
 from gateway.identity.signing import verify
 from gateway.ledger.embedded.endorser import creator_is_valid, deserialize_creator
 from gateway.ledger.embedded.store import BlockStore, TxEntry, Version, Write
-from gateway.ledger.proposal import transaction_id
+from gateway.ledger.protocol.proposal import transaction_id
 
 Code = transaction_pb2.TxValidationCode
 PolicyKind = Literal["MAJORITY", "ANY", "ALL"]

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gateway.anchoring.outbox import BatchStore
-from gateway.web.state import CONTEXT
+from gateway.context import CONTEXT
 from tests.integration.anchoring.faults import OrderingFault, kill_self
 from tests.integration.anchoring.support import clients, emit_many, open_world, running_gateway
 

@@ -14,21 +14,19 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from gateway.anchoring.batcher import GatewayIdentity
-from gateway.anchoring.connect import Connection
 from gateway.anchoring.ledger import FabricAnchorLedger
 from gateway.client.member import MemberClient
 from gateway.config import Settings, load_settings
+from gateway.context import ANCHORING, ANCHORING_CONNECT, CONTEXT, AnchoringRuntime
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
 from gateway.identity.msp import load_msp
+from gateway.ledger.connection import LedgerConnection
 from gateway.ledger.embedded import EmbeddedLedger, EmbeddedTransport, config_from_settings
-from gateway.ledger.embedded.connect import embedded_gateway
+from gateway.ledger.embedded_client import embedded_gateway
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.transport import GatewayTransport
 from gateway.store.models import event_statuses, events
-from gateway.web.proofs import ANCHORING, ANCHORING_CONNECT, AnchoringRuntime
-from gateway.web.state import CONTEXT
 from tests.integration.gateway.support import RunningGateway
 from tests.integration.gateway.support import running_gateway as serve_gateway
 
@@ -66,23 +64,27 @@ class EmbeddedWorld:
 
     def connection(
         self, wrap: Callable[[GatewayTransport], GatewayTransport] | None = None
-    ) -> Connection:
-        """The gateway's anchoring connection (Org1 identity, Org2 reads back); ``wrap``
-        may put a fault in front of each peer's transport."""
+    ) -> LedgerConnection:
+        """The gateway's ledger connection (Org1 identity; the trust path reads back
+        through Org2, the first other org); ``wrap`` may put a fault in front of each
+        peer's transport."""
         folder = load_msp(self.gateway_msp, "Org1MSP", require_key=True)
         order = sorted(self.ledger.peers, key=lambda m: m != "Org1MSP")
         transports: list[GatewayTransport] = [EmbeddedTransport(self.ledger, m) for m in order]
         if wrap is not None:
             transports = [wrap(t) for t in transports]
         gw = Gateway(folder.identity, transports, signer=folder.signer())
-        anchor = FabricAnchorLedger(
-            gw,
-            fabric_channel=self.settings.network.channel,
+        return LedgerConnection(
+            kind="embedded",
+            channel=self.settings.network.channel,
             chaincode=self.settings.network.chaincode_name,
-            reader_msp="Org2MSP",
-        )
-        return Connection(
-            anchor, GatewayIdentity(folder.identity, folder.signer()), "embedded", anchor.close
+            gateway=gw,
+            identity=folder.identity,
+            signer=folder.signer(),
+            msp_ids=self.ledger.msp_ids(),
+            trust=self.ledger.trust,
+            close=gw.close,
+            resolve_org=self.ledger.ca.msp_id,
         )
 
     def auditor_ledger(self) -> FabricAnchorLedger:
@@ -128,7 +130,7 @@ class Running(RunningGateway):
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    settings: Settings, trust: TrustStore, connect: Callable[[Settings], Connection]
+    settings: Settings, trust: TrustStore, connect: Callable[[Settings], LedgerConnection]
 ) -> AsyncIterator[Running]:
     def wire(app: web.Application) -> None:
         app[ANCHORING_CONNECT] = connect
@@ -224,31 +226,37 @@ class FabricWorld:
     def trust(self) -> TrustStore:
         return self._trust
 
-    def connection(self, wrap: object = None) -> Connection:
-        from gateway.ledger.connect import from_profile
-        from network.profile import NetworkProfile
+    def connection(self, wrap: object = None) -> LedgerConnection:
+        from gateway.ledger.connection import from_profile, trust_from_profile
+        from gateway.ledger.profile import NetworkProfile
 
         profile = NetworkProfile.load(self.profile_path)
         folder = load_msp(self.gateway_msp, "Org1MSP", require_key=True)
         gw = from_profile(profile, self.gateway_msp, org="Org1")
-        anchor = FabricAnchorLedger(
-            gw,
-            fabric_channel=profile.channel,
+        return LedgerConnection(
+            kind="fabric",
+            channel=profile.channel,
             chaincode=self.settings.network.chaincode_name,
-            reader_msp="Org2MSP",
-        )
-        return Connection(
-            anchor, GatewayIdentity(folder.identity, folder.signer()), "fabric", anchor.close
+            gateway=gw,
+            identity=folder.identity,
+            signer=folder.signer(),
+            msp_ids=tuple(o.msp_id for o in profile.orgs),
+            trust=trust_from_profile(profile),
+            close=gw.close,
+            resolve_org=lambda name: profile.org(name).msp_id,
         )
 
     def auditor_ledger(self) -> FabricAnchorLedger:
-        from gateway.anchoring.connect import open_auditor
+        from gateway.anchoring.ledger import auditor_ledger
+        from gateway.ledger.connection import open_ledger
 
-        return open_auditor(self.settings, str(self.profile_path), self.auditor).ledger
+        return auditor_ledger(
+            open_ledger(self.settings, peer=str(self.profile_path), msp_dir=self.auditor)
+        )
 
 
 def fabric_world(home: Path, profile: Any, enroll: Callable[..., Path], tag: str) -> FabricWorld:
-    from gateway.anchoring.connect import trust_from_profile
+    from gateway.ledger.connection import trust_from_profile
 
     settings = anchoring_settings(home, batch_max_events=1000, batch_max_ms=100)
     assert profile.network_dir is not None

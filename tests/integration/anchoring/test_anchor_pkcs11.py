@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.anchoring.audit import verify_on_ledger
-from gateway.anchoring.connect import EMBEDDED_GATEWAY_NAME, open_auditor, trust_from_profile
+from gateway.anchoring.ledger import auditor_ledger
 from gateway.anchoring.proof import EventProof, verify_offline
+from gateway.cli.scenario import wait_finalized as wait_proof_finalized
+from gateway.cli.scenario import wait_for
 from gateway.client.marketplace import auction_channel, bid, open_auction
 from gateway.client.member import MemberClient
 from gateway.client.settlement import LedgerSigner
@@ -28,13 +30,12 @@ from gateway.identity.ca import EmbeddedCA
 from gateway.identity.csr import certificate_request
 from gateway.identity.keysource import close_signer, enroll_in_token, load_identity
 from gateway.identity.msp import load_msp
-from gateway.identity.pkcs11 import Token, TokenConfig, open_signer
+from gateway.identity.pkcs11 import Pkcs11Signer, Token, TokenConfig, open_signer
+from gateway.ledger.connection import EMBEDDED_GATEWAY_NAME, open_ledger, trust_from_profile
 from gateway.web.proofs import ANCHORING
 from network.profile import NetworkProfile
 from tests.integration.anchoring.support import anchoring_settings, wait_finalized
 from tests.integration.gateway.support import running_gateway
-from tests.integration.marketplace.scenario import wait_finalized as wait_proof_finalized
-from tests.integration.marketplace.scenario import wait_for
 from tests.softhsm_fixtures import SoftHsm
 
 pytestmark = pytest.mark.softhsm
@@ -96,8 +97,9 @@ async def test_gateway_and_member_keys_in_the_token(tmp_path: Path, softhsm: Sof
     proofs: list[EventProof] = []
     try:
         async with running_gateway(settings, ca) as gw:
-            identity = gw.app[ANCHORING].connection.identity
-            assert _spki(identity.identity.public_key) == _spki(gateway_key)
+            connection = gw.app[ANCHORING].connection
+            assert _spki(connection.identity.public_key) == _spki(gateway_key)
+            assert isinstance(connection.signer, Pkcs11Signer)
             buyer = MemberClient.from_signer(gw.url, buyer_msp, "Org2MSP", buyer_signer)
             seller = MemberClient.from_msp(gw.url, seller_msp, "Org1MSP")
             try:
@@ -154,14 +156,15 @@ async def test_gateway_and_member_keys_in_the_token(tmp_path: Path, softhsm: Sof
     # Offline and on the ledger (through the Org3 auditor's own peer), every proof holds,
     # and the batches are signed by the gateway's token key.
     trust = ca.trust_store()
-    conn = open_auditor(settings, "embedded", auditor_msp)
+    conn = open_ledger(settings, peer="embedded", msp_dir=auditor_msp)
+    reader = auditor_ledger(conn)
     try:
         for proof in proofs:
             verdict = verify_offline(proof, trust, gateway_msp="Org1MSP")
             assert verdict.ok, verdict.summary()
             gateway_cert = load_msp(ca.identity_dir("Org1", EMBEDDED_GATEWAY_NAME), "Org1MSP")
             assert proof.batch.certificate_pem.encode() == gateway_cert.identity.certificate_pem
-            checks = await verify_on_ledger(proof, conn.ledger)
+            checks = await verify_on_ledger(proof, reader)
             assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
     finally:
         await conn.close()
@@ -211,7 +214,6 @@ async def test_a_token_gateway_anchors_on_fabric(
     enroll_identity: Callable[..., Path],
     deploy_chaincode: Callable[[str, Path], None],
 ) -> None:
-    from gateway.anchoring.connect import open_anchoring
     from tests.conftest import _NETWORKS
     from tests.integration.anchoring.support import (
         clients,
@@ -244,7 +246,7 @@ async def test_a_token_gateway_anchors_on_fabric(
     )
     channel = f"hsm-{tag}"
     async with (
-        anchoring_gateway(settings, world.trust(), open_anchoring) as gw,
+        anchoring_gateway(settings, world.trust(), open_ledger) as gw,
         clients(gw.url, world.members, channel) as members,
     ):
         await emit_many(members, channel, 40)

@@ -20,9 +20,9 @@ from gateway.anchoring.checkpoint import (
     sign_checkpoint,
     verify_checkpoint,
 )
-from gateway.anchoring.connect import EMBEDDED_GATEWAY_NAME, open_auditor
 from gateway.anchoring.errors import GatewayKeyRetired
 from gateway.anchoring.keyhistory import KeyHistory, anchor_position
+from gateway.anchoring.ledger import auditor_ledger
 from gateway.anchoring.proof import EventProof, verify_offline
 from gateway.cli.main import main
 from gateway.client.member import MemberClient
@@ -31,6 +31,7 @@ from gateway.identity.ca import EmbeddedCA
 from gateway.identity.msp import load_msp
 from gateway.identity.pkcs11 import Token, TokenConfig
 from gateway.identity.signing import sign_message
+from gateway.ledger.connection import EMBEDDED_GATEWAY_NAME, open_ledger
 from gateway.merkle.errors import NoteVerificationError
 from tests.integration.anchoring.support import anchoring_settings, wait_finalized
 from tests.integration.gateway.support import running_gateway
@@ -148,16 +149,17 @@ async def test_rotation_keeps_old_proofs_and_refuses_the_retired_key(
     ca.revoke("Org2", "alice", serial=format(old_alice.serial_number, "x"))
     trust = ca.trust_store()
     old_cert = load_msp(ca.identity_dir("Org1", EMBEDDED_GATEWAY_NAME), "Org1MSP")
-    conn = open_auditor(new, "embedded", auditor)
+    conn = open_ledger(new, peer="embedded", msp_dir=auditor)
+    reader = auditor_ledger(conn)
     try:
         for proof in before + after:
-            position = await anchor_position(proof, conn.ledger)
+            position = await anchor_position(proof, reader)
             assert position is not None
             verdict = verify_offline(proof, trust, at=position.at, gateway_msp="Org1MSP")
             assert verdict.ok, verdict.summary()
             check = history.check_batch(proof.batch.certificate_pem, CHANNEL, position.height)
             assert check.ok, check.detail
-            ledger_checks = await verify_on_ledger(proof, conn.ledger)
+            ledger_checks = await verify_on_ledger(proof, reader)
             assert all(c.ok for c in ledger_checks), [c for c in ledger_checks if not c.ok]
         # Checked now instead of at the anchor's time, the revocation would refuse it.
         now = verify_offline(before[0], trust, at=dt.datetime.now(dt.UTC))
@@ -168,7 +170,7 @@ async def test_rotation_keeps_old_proofs_and_refuses_the_retired_key(
 
         # A batch the retired key signs after its retirement: the history refuses it.
         late = after[-1]
-        position = await anchor_position(late, conn.ledger)
+        position = await anchor_position(late, reader)
         assert position is not None
         forged_batch = dataclasses.replace(
             late.batch,

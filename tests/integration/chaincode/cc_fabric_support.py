@@ -11,7 +11,7 @@ from typing import Any
 from chaincode.contracts.anchor import signing_payload
 from gateway.identity.msp import load_msp
 from gateway.identity.signing import sign_message
-from gateway.ledger.connect import from_profile
+from gateway.ledger.connection import from_profile
 from gateway.ledger.gateway import Gateway
 from network.profile import NetworkProfile
 

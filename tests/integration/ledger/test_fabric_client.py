@@ -21,14 +21,15 @@ import pytest
 from fabric_protos.common import common_pb2
 from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import transaction_pb2
-from peer_control import node_stopped, peer_stopped, raft_leader
 
 from gateway.identity.msp import load_msp
-from gateway.ledger.connect import from_profile
+from gateway.ledger.connection import from_profile
 from gateway.ledger.errors import EndorseError, EvaluateError
-from gateway.ledger.events import ChaincodeEvent, FileCheckpointer
+from gateway.ledger.events import FileCheckpointer
 from gateway.ledger.gateway import Gateway
+from gateway.ledger.protocol.events import ChaincodeEvent
 from network.profile import NetworkProfile
+from tests.integration.ledger.peer_control import node_stopped, peer_stopped, raft_leader
 
 pytestmark = pytest.mark.fabric
 

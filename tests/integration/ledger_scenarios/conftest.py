@@ -58,7 +58,7 @@ def foreign_identity(tmp_path: Path) -> Path:
 
 async def _embedded(tmp_path: Path) -> AsyncIterator[LedgerUnderTest]:
     from gateway.ledger.embedded import EmbeddedConfig, EmbeddedLedger, EmbeddedTransport
-    from gateway.ledger.embedded.connect import embedded_gateway
+    from gateway.ledger.embedded_client import embedded_gateway
 
     ledger = EmbeddedLedger.open(
         EmbeddedConfig(
@@ -152,7 +152,7 @@ def _fabric_blocks(root: Path, channel: str) -> list[common_pb2.Block]:
 
 async def _wait_until_evaluable(profile: Any, chaincode: str, msp_dir: Path) -> None:
     """Right after a deployment a peer's gateway may not list the chaincode yet (≈ 1 s)."""
-    from gateway.ledger.connect import from_profile
+    from gateway.ledger.connection import from_profile
     from gateway.ledger.errors import EvaluateError
 
     loop = asyncio.get_running_loop()
@@ -172,7 +172,7 @@ async def _wait_until_evaluable(profile: Any, chaincode: str, msp_dir: Path) -> 
 
 
 async def _fabric(request: pytest.FixtureRequest) -> AsyncIterator[LedgerUnderTest]:
-    from gateway.ledger.connect import endpoints_from_profile, from_profile
+    from gateway.ledger.connection import endpoints_from_profile, from_profile
     from gateway.ledger.grpc_transport import GrpcTransport
 
     profile = request.getfixturevalue("fabric_network")

@@ -22,8 +22,8 @@ from gateway.events.model import SignedEvent
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.msp import MspFolder, load_msp
 from gateway.identity.signing import sign_message
-from gateway.ledger.errors import EndorseError, LedgerUnavailable
-from gateway.ledger.events import Checkpoint
+from gateway.ledger.errors import EndorseError, SubmitUnavailable
+from gateway.ledger.protocol.events import Checkpoint
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository, NewEvent
 from gateway.store.models import identities
@@ -137,7 +137,7 @@ class FakeAnchorLedger:
         self.submits += 1
         if self.unavailable > 0:
             self.unavailable -= 1
-            raise LedgerUnavailable("no orderers could be reached", stage="submit")
+            raise SubmitUnavailable("no orderers could be reached")
         if self.refuse:
             raise _refusal(self.refuse)
         self._block += 1
@@ -205,7 +205,7 @@ class FakeAnchorLedger:
 
 
 def _refusal(message: str) -> EndorseError:
-    err = EndorseError(f"endorsement failed: chaincode response 500, {message}", stage="endorse")
+    err = EndorseError(f"endorsement failed: chaincode response 500, {message}")
     err.details["chaincode_message"] = message
     return err
 

@@ -15,7 +15,7 @@ from gateway.anchoring.worker import ChannelWorker, backoff_s
 from gateway.config import AnchoringSettings
 from gateway.events.pipeline import Committed
 from gateway.events.publisher import StatusChange
-from gateway.ledger.events import Checkpoint
+from gateway.ledger.protocol.events import Checkpoint
 from tests.unit.anchoring.anchorfakes import FakeAnchorLedger, Setup, add_events, record_batches
 
 

@@ -13,8 +13,11 @@ from gateway.client.member import MemberClient
 from gateway.client.settlement import LedgerSigner
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.signing import sha256
-from gateway.ledger.proposal import build_proposal
-from gateway.ledger.transaction import assemble_transaction, build_proposal_response_payload
+from gateway.ledger.protocol.proposal import build_proposal
+from gateway.ledger.protocol.transaction import (
+    assemble_transaction,
+    build_proposal_response_payload,
+)
 from gateway.marketplace.errors import SignedBytesMismatch
 
 

@@ -24,8 +24,8 @@ from fabric_protos.peer import chaincode_event_pb2, proposal_response_pb2, trans
 
 from gateway.identity.msp import Identity, identity_from_pem, parse_serialized_identity
 from gateway.identity.signing import EcdsaSigner, verify
-from gateway.ledger.proposal import parse_signed_proposal
-from gateway.ledger.transaction import (
+from gateway.ledger.protocol.proposal import parse_signed_proposal
+from gateway.ledger.protocol.transaction import (
     assemble_transaction,
     build_proposal_response_payload,
     parse_envelope,

@@ -7,7 +7,6 @@ import json
 
 import pytest
 from fabric_protos.peer import transaction_pb2
-from ledger_fakes import FakeLedger, FakePeer, make_identity
 
 from gateway.identity.signing import sha256, verify
 from gateway.ledger.client import Timeouts
@@ -23,8 +22,9 @@ from gateway.ledger.errors import (
     SubmitError,
 )
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import parse_signed_proposal
+from gateway.ledger.protocol.proposal import parse_signed_proposal
 from gateway.ledger.transport import PeerErrorDetail, RpcError, StatusCode
+from tests.unit.ledger.ledger_fakes import FakeLedger, FakePeer, make_identity
 
 
 @pytest.fixture

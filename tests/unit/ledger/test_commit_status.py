@@ -6,8 +6,9 @@ import pytest
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import transaction_pb2
 
-from gateway.ledger.commit import Status, build_commit_status_request, validation_code_name
+from gateway.ledger.commit import Status
 from gateway.ledger.errors import CommitError
+from gateway.ledger.protocol.commit import build_commit_status_request, validation_code_name
 
 
 def test_request_fields() -> None:

@@ -8,15 +8,16 @@ import pytest
 from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import transaction_pb2
-from ledger_fakes import Block, FakeLedger, StreamingFakePeer, make_identity
 
 from gateway.identity.signing import verify
 from gateway.ledger.client import Timeouts
-from gateway.ledger.commit_watch import CommitWatcher, build_seek_envelope
+from gateway.ledger.commit_watch import CommitWatcher
 from gateway.ledger.endpoints import Failover
 from gateway.ledger.errors import CommitError
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import transaction_id
+from gateway.ledger.protocol.deliver import build_seek_envelope
+from gateway.ledger.protocol.proposal import transaction_id
+from tests.unit.ledger.ledger_fakes import Block, FakeLedger, StreamingFakePeer, make_identity
 
 
 @pytest.fixture

@@ -8,20 +8,14 @@ from pathlib import Path
 import pytest
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_event_pb2
-from ledger_fakes import FakeLedger, FakePeer, make_identity
 
 from gateway.errors import InvalidInput
-from gateway.ledger.errors import EventStreamError
-from gateway.ledger.events import (
-    ChaincodeEvent,
-    Checkpoint,
-    Checkpointer,
-    EventFilter,
-    FileCheckpointer,
-    build_events_request,
-)
+from gateway.ledger.errors import EventStreamError, LedgerPermissionDenied
+from gateway.ledger.events import Checkpointer, EventFilter, FileCheckpointer
 from gateway.ledger.gateway import Gateway
+from gateway.ledger.protocol.events import ChaincodeEvent, Checkpoint, build_events_request
 from gateway.ledger.transport import RpcError, StatusCode
+from tests.unit.ledger.ledger_fakes import FakeLedger, FakePeer, make_identity
 
 
 def _event(block: int, tx: str) -> ChaincodeEvent:
@@ -173,8 +167,11 @@ async def test_permission_denied_stream_is_a_typed_error() -> None:
     stream = gw.network("ch").chaincode_events("cc", start_block=0)
     with pytest.raises(Exception) as caught:
         await stream.__anext__()
-    assert caught.value.__class__.__name__ == "LedgerPermissionDenied"
-    assert not isinstance(caught.value, EventStreamError)
+    # A refusal is not retried as a broken connection would be: it surfaces at once,
+    # as the stream stage's error of the permission-denied kind.
+    assert isinstance(caught.value, LedgerPermissionDenied)
+    assert isinstance(caught.value, EventStreamError)
+    assert peer.calls.count("chaincode_events") == 1
 
 
 def test_unused_event_proto_import_guard() -> None:

@@ -12,7 +12,7 @@ import pytest
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.peer import chaincode_event_pb2, proposal_response_pb2
 
-from gateway.ledger.connect import endpoints_from_profile
+from gateway.ledger.connection import endpoints_from_profile
 from gateway.ledger.endpoints import Endpoint, Failover
 from gateway.ledger.grpc_transport import GrpcTransport
 from gateway.ledger.rpc_status import STATUS_DETAILS_KEY, encode_error_details

@@ -11,6 +11,7 @@ from gateway.ledger.errors import (
     EndorseError,
     EvaluateError,
     EventStreamError,
+    LedgerError,
     LedgerPermissionDenied,
     LedgerTimeout,
     LedgerUnavailable,
@@ -46,25 +47,39 @@ def test_chaincode_message_extraction(text: str, expected: tuple[int, str] | Non
 @pytest.mark.parametrize(
     ("status", "stage", "kind"),
     [
-        (StatusCode.DEADLINE_EXCEEDED, "endorse", LedgerTimeout),
-        (StatusCode.UNAVAILABLE, "submit", LedgerUnavailable),
-        (StatusCode.PERMISSION_DENIED, "evaluate", LedgerPermissionDenied),
-        (StatusCode.ABORTED, "endorse", EndorseError),
-        (StatusCode.UNKNOWN, "evaluate", EvaluateError),
-        (StatusCode.ABORTED, "submit", SubmitError),
-        (StatusCode.NOT_FOUND, "commit status", CommitStatusError),
-        (StatusCode.ABORTED, "chaincode events", EventStreamError),
+        (StatusCode.DEADLINE_EXCEEDED, EndorseError, LedgerTimeout),
+        (StatusCode.UNAVAILABLE, SubmitError, LedgerUnavailable),
+        (StatusCode.PERMISSION_DENIED, EvaluateError, LedgerPermissionDenied),
+        (StatusCode.DEADLINE_EXCEEDED, CommitStatusError, LedgerTimeout),
+        (StatusCode.UNAVAILABLE, EventStreamError, LedgerUnavailable),
+        (StatusCode.ABORTED, EndorseError, EndorseError),
+        (StatusCode.UNKNOWN, EvaluateError, EvaluateError),
+        (StatusCode.ABORTED, SubmitError, SubmitError),
+        (StatusCode.NOT_FOUND, CommitStatusError, CommitStatusError),
+        (StatusCode.ABORTED, EventStreamError, EventStreamError),
     ],
 )
 def test_status_maps_to_type_with_transaction_id(
-    status: StatusCode, stage: str, kind: type[Exception]
+    status: StatusCode, stage: type[LedgerError], kind: type[LedgerError]
 ) -> None:
     err = map_rpc_error(RpcError(status, "boom", endpoint="127.0.0.1:7051"), stage, "tx42")
-    assert type(err) is kind
+    # One except per stage catches it; the kind of failure keeps its own code.
+    assert isinstance(err, stage)
+    assert isinstance(err, kind)
+    assert err.code == kind.code
     assert err.transaction_id == "tx42"
-    assert err.stage == stage
+    assert err.stage == stage.stage
+    assert err.details["stage"] == stage.stage
     assert err.status == status.name
     assert "tx42" in err.message and "127.0.0.1:7051" in err.message
+
+
+def test_each_stage_kind_is_caught_by_no_other_stage() -> None:
+    stages = (EvaluateError, EndorseError, SubmitError, CommitStatusError, EventStreamError)
+    for stage in stages:
+        for status in (StatusCode.DEADLINE_EXCEEDED, StatusCode.UNAVAILABLE, StatusCode.ABORTED):
+            err = map_rpc_error(RpcError(status, "boom"), stage)
+            assert [s for s in stages if isinstance(err, s)] == [stage]
 
 
 def test_endorse_error_from_fabric_details_surfaces_chaincode_message() -> None:
@@ -77,7 +92,7 @@ def test_endorse_error_from_fabric_details_surfaces_chaincode_message() -> None:
         "failed to endorse transaction, see attached details for more info",
         details,
     )
-    err = map_rpc_error(rpc, "endorse", "tx1")
+    err = map_rpc_error(rpc, EndorseError, "tx1")
     assert isinstance(err, EndorseError)
     assert err.chaincode_message == "insufficient funds"
     assert err.peer_details == details
@@ -91,7 +106,7 @@ def test_non_chaincode_endorse_failure_lists_each_peer() -> None:
         "failed to collect enough transaction endorsements",
         (PeerErrorDetail("p1:7051", "Org1MSP", "access denied"),),
     )
-    err = map_rpc_error(rpc, "endorse", "tx1")
+    err = map_rpc_error(rpc, EndorseError, "tx1")
     assert isinstance(err, EndorseError)
     assert err.chaincode_message is None
     assert "Org1MSP p1:7051: access denied" in err.message

@@ -9,12 +9,11 @@ from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2
-from ledger_fakes import FakeLedger, FakePeer, make_identity
 
 from gateway.errors import InvalidInput
 from gateway.identity.signing import verify
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import (
+from gateway.ledger.protocol.proposal import (
     build_proposal,
     new_nonce,
     parse_proposal,
@@ -22,6 +21,7 @@ from gateway.ledger.proposal import (
     signed_proposal,
     transaction_id,
 )
+from tests.unit.ledger.ledger_fakes import FakeLedger, FakePeer, make_identity
 
 
 def test_transaction_id_golden_vector() -> None:

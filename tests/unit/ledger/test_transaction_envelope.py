@@ -8,19 +8,19 @@ import pytest
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
-from ledger_fakes import FakeLedger, FakePeer, make_identity
 
 from gateway.errors import InvalidInput
 from gateway.identity.signing import verify
 from gateway.ledger.gateway import Gateway
-from gateway.ledger.proposal import build_proposal
-from gateway.ledger.transaction import (
+from gateway.ledger.protocol.proposal import build_proposal
+from gateway.ledger.protocol.transaction import (
     assemble_transaction,
     build_proposal_response_payload,
     parse_envelope,
     proposal_hash,
     transaction_result,
 )
+from tests.unit.ledger.ledger_fakes import FakeLedger, FakePeer, make_identity
 
 
 def _proposal(transient: dict[str, str] | None = None) -> tuple[bytes, str, bytes]:

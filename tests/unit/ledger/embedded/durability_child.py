@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.identity.errors import IdentityNotFound
 from gateway.ledger.embedded import EmbeddedConfig, EmbeddedLedger
-from gateway.ledger.embedded.connect import embedded_gateway
+from gateway.ledger.embedded_client import embedded_gateway
 
 WORKERS = 8
 # Bounded even if the parent never kills us.

@@ -1,0 +1,134 @@
+"""The seam between the hub and the writes to its subscribers' connections.
+
+The hub decides *what* a channel's subscribers receive (a commit's new
+events, a status change) and hands it to a :class:`FanOut`, which decides
+*how* it reaches them. :class:`LocalFanOut` is the one-process
+implementation: it writes to the connections of this process's rooms,
+synchronously, each packet's bytes encoded once. A broker implementation
+(several gateway processes) publishes the packets and has its subscriber
+call a :class:`LocalFanOut` in every process; it is chosen by the
+``gateway.fanout`` setting through :func:`select_fanout`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from gateway.errors import ConfigError
+from gateway.events.metrics import GatewayMetrics
+from gateway.stream.frames import Outgoing
+
+if TYPE_CHECKING:  # the hub owns connections; the fan-out only writes to them
+    from gateway.stream.hub import Connection
+
+log = logging.getLogger(__name__)
+
+FANOUT_KINDS = ("local",)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoomPacket:
+    """One packet for a channel's subscribers.
+
+    ``seq`` is the event's channel sequence, or -1 for a packet outside the
+    sequence (a status change), which a subscriber in catch-up receives
+    whatever its position. ``origin`` is the local connection that sent the
+    event (it gets no copy), or ``None``.
+    """
+
+    seq: int
+    packet: Outgoing
+    origin: object | None = None
+
+
+class FanOut(Protocol):
+    """Delivers packets to the subscribers of a channel."""
+
+    def wants(self, channel: str) -> bool:
+        """Whether packets for ``channel`` may reach anyone: the hub encodes nothing for
+        a channel that is not wanted (local: no room here; a broker: always)."""
+        ...
+
+    def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
+        """Write ``packets``, in order, to every subscriber of ``channel`` but each
+        packet's origin. Never blocks and never waits for a subscriber."""
+        ...
+
+
+class LocalFanOut:
+    """Writes to the connections of this process's rooms.
+
+    A subscriber still in catch-up for the channel gets the packets held
+    back (the hub sends them after the stored ones); one whose socket buffer
+    grows past ``buffer_limit`` bytes is handed to ``on_slow``.
+    """
+
+    def __init__(
+        self,
+        rooms: Mapping[str, Mapping[str, Connection]],
+        *,
+        buffer_limit: int,
+        metrics: GatewayMetrics,
+        on_slow: Callable[[Connection], None],
+    ) -> None:
+        self._rooms = rooms
+        self._limit = buffer_limit
+        self._metrics = metrics
+        self._on_slow = on_slow
+
+    def wants(self, channel: str) -> bool:
+        return bool(self._rooms.get(channel))
+
+    def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
+        room = self._rooms.get(channel)
+        if not room or not packets:
+            return
+        origins = {id(p.origin) for p in packets if p.origin is not None}
+        everything = [p.packet for p in packets]
+        joined = b"".join(p.frame for p in everything)
+        delivered = 0
+        slow: list[Connection] = []
+        for conn in room.values():
+            # The senders among the members get the others' events only.
+            mine = (
+                [(p.seq, p.packet) for p in packets if p.origin is not conn]
+                if id(conn) in origins
+                else None
+            )
+            if conn.buffering is not None and channel in conn.buffering:
+                held = conn.buffering[channel]
+                held.extend(mine if mine is not None else ((p.seq, p.packet) for p in packets))
+                continue
+            if mine is None:
+                backlog = conn.write_many(everything, joined)
+                delivered += len(everything)
+            elif mine:
+                backlog = conn.write_many([p for _, p in mine])
+                delivered += len(mine)
+            else:
+                continue
+            if backlog > self._limit:
+                slow.append(conn)
+        self._metrics.deliveries += delivered
+        for conn in slow:
+            log.info("disconnecting slow consumer %s (%s)", conn.sid, conn.principal.fingerprint)
+            self._on_slow(conn)
+
+
+def select_fanout(kind: str, local: LocalFanOut) -> FanOut:
+    """The fan-out named by the ``gateway.fanout`` setting, built over ``local``.
+
+    Raises :class:`~gateway.errors.ConfigError` (AL1001) for a kind this
+    build does not have, so a misconfigured process fails at start.
+    """
+    if kind == "local":
+        return local
+    raise ConfigError(
+        f"gateway.fanout: {kind!r} is not available; use one of {', '.join(FANOUT_KINDS)}"
+    )
+
+
+__all__ = ["FANOUT_KINDS", "FanOut", "LocalFanOut", "RoomPacket", "select_fanout"]
