@@ -1,4 +1,5 @@
-"""``anchorline gateway run``: serve the real-time gateway (REST + Socket.IO)."""
+"""``anchorline gateway run``: serve the real-time gateway (REST + Socket.IO);
+``anchorline gateway rotate-key``: rotate its signing key (see gateway.cli.keys)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--database-url", help="sqlite:///file or postgresql://... URL")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     run.set_defaults(handler=_run)
+    from gateway.cli.keys import add_rotate_arguments
+
+    add_rotate_arguments(
+        sub.add_parser(
+            "rotate-key", help="rotate the gateway's signing key (= anchorline keys rotate-gateway)"
+        )
+    )
 
     def _usage(_args: argparse.Namespace) -> int:
         parser.print_help()

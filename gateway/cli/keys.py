@@ -45,18 +45,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gen.add_argument("--label", required=True, help="the new key's label")
     gen.set_defaults(handler=_generate)
 
-    rotate = sub.add_parser(
-        "rotate-gateway", help="retire the gateway's key, make a new one current"
+    add_rotate_arguments(
+        sub.add_parser("rotate-gateway", help="retire the gateway's key, make a new one current")
     )
+
+    history = sub.add_parser("history", help="print the gateway's key history (JSON)")
+    history.add_argument("--database-url", help="the gateway's store (default: its settings)")
+    history.set_defaults(handler=_history)
+
+
+def add_rotate_arguments(rotate: argparse.ArgumentParser) -> None:
+    """The rotation's options (also ``anchorline gateway rotate-key``)."""
     rotate.add_argument("--label", help="the new key's label in the token")
     rotate.add_argument("--generate", action="store_true", help="generate the new key first")
     rotate.add_argument("--msp-dir", help="the new identity's MSP folder (already enrolled)")
     rotate.add_argument("--database-url", help="the gateway's store (default: its settings)")
     rotate.set_defaults(handler=_rotate)
-
-    history = sub.add_parser("history", help="print the gateway's key history (JSON)")
-    history.add_argument("--database-url", help="the gateway's store (default: its settings)")
-    history.set_defaults(handler=_history)
 
 
 def _token(settings: Settings) -> Token:

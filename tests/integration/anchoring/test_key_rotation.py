@@ -103,7 +103,7 @@ async def test_rotation_keeps_old_proofs_and_refuses_the_retired_key(
             "ANCHORLINE_PKCS11_KEY_LABEL": "rot-k1",
         }.items():
             monkeypatch.setenv(name, value)
-        rotate = ["keys", "rotate-gateway", "--label", "rot-k2", "--generate"]
+        rotate = ["gateway", "rotate-key", "--label", "rot-k2", "--generate"]
         assert await asyncio.to_thread(main, rotate) == 0
         new_msp = ca.identity_dir("Org1", f"{EMBEDDED_GATEWAY_NAME}-rot-k2")
         assert not (new_msp / "keystore").exists()
