@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import ssl as ssl_module
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,18 @@ class Ack:
 class MemberClient:
     """A member's connection to one gateway; see the module docstring."""
 
-    def __init__(self, url: str, msp: MspFolder, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        msp: MspFolder,
+        signer: Signer | None = None,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.msp = msp
+        # Verifies an https:// gateway (None: the system's CA store).
+        self.ssl = ssl
         # A key kept elsewhere (a PKCS#11 token: gateway.identity.pkcs11) signs for
         # the folder's certificate; otherwise the folder's own keystore key.
         self.signer: Signer = signer if signer is not None else msp.signer()
@@ -85,18 +95,44 @@ class MemberClient:
         self.reconnects = 0
 
     @classmethod
-    def from_msp(cls, url: str, msp_dir: str | Path, msp_id: str) -> MemberClient:
-        """A client signing with the key of the MSP folder ``msp_dir``."""
-        return cls(url, load_msp(msp_dir, msp_id, require_key=True))
+    def from_msp(
+        cls,
+        url: str,
+        msp_dir: str | Path,
+        msp_id: str,
+        *,
+        ca_bundle: str | Path | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> MemberClient:
+        """A client signing with the key of the MSP folder ``msp_dir``.
+
+        For an ``https://`` gateway, ``ca_bundle`` (a PEM file of the CAs that issued
+        the gateway's certificate) or a ready ``ssl`` context says whom to trust.
+        """
+        if ca_bundle is not None and ssl is None:
+            ssl = ssl_module.create_default_context(cafile=str(ca_bundle))
+        return cls(url, load_msp(msp_dir, msp_id, require_key=True), ssl=ssl)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            connector = aiohttp.TCPConnector(ssl=self.ssl) if self.ssl is not None else None
+            self._http = aiohttp.ClientSession(connector=connector)
+        return self._http
 
     @classmethod
     def from_signer(
-        cls, url: str, msp_dir: str | Path, msp_id: str, signer: Signer
+        cls,
+        url: str,
+        msp_dir: str | Path,
+        msp_id: str,
+        signer: Signer,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> MemberClient:
         """A client for the certificate in ``msp_dir`` whose key is held by ``signer``
         (e.g. ``open_signer(config, label, expect=...)`` for a key in a token); the
         folder needs no keystore."""
-        return cls(url, load_msp(msp_dir, msp_id), signer)
+        return cls(url, load_msp(msp_dir, msp_id), signer, ssl=ssl)
 
     @property
     def certificate_pem(self) -> str:
@@ -105,10 +141,8 @@ class MemberClient:
     # -- REST --------------------------------------------------------------------------
 
     async def _post(self, path: str, body: dict[str, Any], token: str | None = None) -> Any:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._http.post(self.url + path, json=body, headers=headers) as response:
+        async with self._session().post(self.url + path, json=body, headers=headers) as response:
             data = await response.json(content_type=None) if response.status != 204 else None
             if response.status >= 400:
                 raise GatewayRefused(
@@ -120,11 +154,9 @@ class MemberClient:
 
     async def get(self, path: str) -> Any:
         """GET a REST path with this session's token; raises :class:`GatewayRefused`."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
         token = self.session.token if self.session else None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._http.get(self.url + path, headers=headers) as response:
+        async with self._session().get(self.url + path, headers=headers) as response:
             data = await response.json(content_type=None)
             if response.status >= 400:
                 raise GatewayRefused(str(data.get("code")), str(data.get("message")))
@@ -180,6 +212,7 @@ class MemberClient:
             on_event=self._on_event,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
+            ssl=self.ssl,
         )
         try:
             await self._socket.connect()
