@@ -190,8 +190,11 @@ class Pkcs11Settings:
 
     # The PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so; empty: no token.
     module: str = ""
+    # The label of the token that holds the keys (softhsm2-util --show-slots lists them).
     token_label: str = ""
+    # A file whose first line is the user PIN (mode 0600).
     pin_file: str = ""
+    # The user PIN, from ANCHORLINE_PKCS11_PIN only: a non-empty value here is refused.
     pin: str = dataclasses.field(default="", repr=False)
     # The label of the gateway's own key pair (its certificate is in ledger.msp_dir).
     key_label: str = ""
@@ -274,7 +277,8 @@ def _build_section(
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(table) - known
     for secret in _ENV_ONLY.get(name, ()):
-        if secret in table:
+        # An empty value (as in the generated sample) gives nothing away.
+        if table.get(secret):
             raise ConfigError(
                 f"[{name}].{secret} may not be set in the config file: use "
                 f"ANCHORLINE_{name.upper()}_{secret.upper()} or [{name}].{secret}_file"
