@@ -204,6 +204,30 @@ class AnchoringSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class Pkcs11Settings:
+    """A PKCS#11 token holding signing keys (``gateway.identity.pkcs11``).
+
+    The PIN comes from ``ANCHORLINE_PKCS11_PIN`` or from ``pin_file`` (its first
+    line); never from the TOML file (refused there) nor from a command line.
+    """
+
+    # The PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so; empty: no token.
+    module: str = ""
+    # The label of the token that holds the keys (softhsm2-util --show-slots lists them).
+    token_label: str = ""
+    # A file whose first line is the user PIN (mode 0600).
+    pin_file: str = ""
+    # The user PIN, from ANCHORLINE_PKCS11_PIN only: a non-empty value here is refused.
+    pin: str = dataclasses.field(default="", repr=False)
+    # The label of the gateway's own key pair (its certificate is in ledger.msp_dir).
+    key_label: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.module and self.token_label)
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     home: Path
     fabric_home: Path | None
@@ -211,6 +235,7 @@ class Settings:
     ledger: LedgerSettings = dataclasses.field(default_factory=LedgerSettings)
     gateway: GatewaySettings = dataclasses.field(default_factory=GatewaySettings)
     anchoring: AnchoringSettings = dataclasses.field(default_factory=AnchoringSettings)
+    pkcs11: Pkcs11Settings = dataclasses.field(default_factory=Pkcs11Settings)
     # Where to look for programs (Fabric's binaries, docker): the environment's PATH.
     search_path: str = os.defpath
 
@@ -231,7 +256,11 @@ SECTIONS: dict[str, type[Any]] = {
     "ledger": LedgerSettings,
     "gateway": GatewaySettings,
     "anchoring": AnchoringSettings,
+    "pkcs11": Pkcs11Settings,
 }
+
+# Secrets that only the environment may give (a config file is often world-readable).
+_ENV_ONLY = {"pkcs11": ("pin",)}
 
 
 def _convert(raw: Any, target: Any, where: str) -> Any:
@@ -270,6 +299,13 @@ def _build_section(
     values: dict[str, Any] = {}
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(table) - known
+    for secret in _ENV_ONLY.get(name, ()):
+        # An empty value (as in the generated sample) gives nothing away.
+        if table.get(secret):
+            raise ConfigError(
+                f"[{name}].{secret} may not be set in the config file: use "
+                f"ANCHORLINE_{name.upper()}_{secret.upper()} or [{name}].{secret}_file"
+            )
     if unknown:
         raise ConfigError(
             f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}; "

@@ -228,9 +228,13 @@ def _write_msp(
     for sub in ("signcerts", "keystore", "cacerts", "tlscacerts"):
         (msp_dir / sub).mkdir(parents=True, exist_ok=True)
     (msp_dir / "signcerts" / "cert.pem").write_bytes(enrolment.cert_pem)
-    key = msp_dir / "keystore" / key_name
-    key.write_bytes(enrolment.key_pem)
-    key.chmod(0o600)
+    if enrolment.key_pem:
+        key = msp_dir / "keystore" / key_name
+        key.write_bytes(enrolment.key_pem)
+        key.chmod(0o600)
+    else:
+        # The key lives elsewhere (a PKCS#11 token): the folder holds no keystore.
+        (msp_dir / "keystore").rmdir()
     shutil.copyfile(ca_cert, msp_dir / "cacerts" / "ca.pem")
     shutil.copyfile(ca_cert, msp_dir / "tlscacerts" / "ca.pem")
     (msp_dir / "config.yaml").write_text(NODE_OUS)
@@ -261,6 +265,18 @@ def issue_node(client: CAClient, node: str, id_type: str) -> Path:
     secret = client.register(node, id_type, None)
     client.enroll(node, secret, folder / "msp", folder / "tls")
     return folder
+
+
+def issue_user_for_request(client: CAClient, name: str, role: str, request: bytes) -> Path:
+    """Register ``name`` and enrol it for the key of ``request`` (a PEM PKCS#10 request
+    signed elsewhere, e.g. by a PKCS#11 token); the MSP folder gets no keystore."""
+    if role not in ROLES:
+        raise CAError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    folder = client.layout.user_identity(client.org.slug, name)
+    secret = client.register(name, "admin" if role == "admin" else "client", role)
+    cert = client._rest().enroll_request(name, secret, request)
+    _write_msp(Enrolment(b"", cert, ""), client.tls_ca, folder / "msp")
+    return folder / "msp"
 
 
 def issue_user(client: CAClient, name: str, role: str, *, with_tls: bool = False) -> Path:

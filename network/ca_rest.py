@@ -119,19 +119,32 @@ class CARest:
             raise CAError(f"{self.ca_name}: {path} refused (code {code}): {message}")
         return answer
 
-    def _certificate_request(
-        self, name: str, hosts: Sequence[str], profile: str
-    ) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:
-        """A fresh key and the enroll/reenroll body asking a certificate for it."""
-        key = ec.generate_private_key(ec.SECP256R1())
+    def _request_body(self, csr_pem: bytes, hosts: Sequence[str], profile: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "certificate_request": _csr(key, name, hosts).decode(),
+            "certificate_request": csr_pem.decode(),
             "hosts": list(hosts),
             "caname": self.ca_name,
         }
         if profile:
             body["profile"] = profile
-        return key, body
+        return body
+
+    def _certificate_request(
+        self, name: str, hosts: Sequence[str], profile: str
+    ) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:
+        """A fresh key and the enroll/reenroll body asking a certificate for it."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        return key, self._request_body(_csr(key, name, hosts), hosts, profile)
+
+    def enroll_request(
+        self, name: str, secret: str, csr_pem: bytes, hosts: Sequence[str] = ()
+    ) -> bytes:
+        """The certificate for a request made elsewhere (a key in a PKCS#11 token signed
+        it, see gateway.identity.csr): the key never passes through here."""
+        basic = _b64(f"{name}:{secret}".encode())
+        body = self._request_body(csr_pem, hosts, "")
+        answer = self._post("/api/v1/enroll", body, f"Basic {basic}")
+        return base64.b64decode(answer["result"]["Cert"])
 
     def enroll(self, name: str, secret: str, hosts: Sequence[str], profile: str = "") -> Enrolment:
         """A new key pair and certificate for ``name`` (``profile="tls"`` for TLS)."""

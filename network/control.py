@@ -258,14 +258,19 @@ class NativeNetwork:
             raise NotRunning(f"{org.ca.name} is not running: run `anchorline network up` first")
         return fabric_ca.CAClient(self.install, self.layout, org)
 
-    def enroll(self, org: str, name: str, role: str) -> Path:
-        """Register and enrol ``name`` in ``org`` with ``role``; return its MSP folder."""
+    def enroll(self, org: str, name: str, role: str, *, request: bytes | None = None) -> Path:
+        """Register and enrol ``name`` in ``org`` with ``role``; return its MSP folder.
+
+        With ``request`` (a PEM PKCS#10 request signed by a key kept elsewhere, e.g. in
+        a PKCS#11 token) the certificate is for that key and no keystore is written."""
         spec = self._peer_org(org)
         if role not in fabric_ca.ROLES:
             raise NetworkError(f"unknown role {role!r}: use one of {', '.join(fabric_ca.ROLES)}")
         if not name or "/" in name or name.startswith(".") or ":" in name:
             raise NetworkError(f"identity name {name!r} is not usable as a folder name")
         client = self._require_ca(spec)
+        if request is not None:
+            return fabric_ca.issue_user_for_request(client, name, role, request)
         return fabric_ca.issue_user(client, name, role)
 
     def revoke(self, org: str, name: str, *, channel: bool = True) -> Path:

@@ -44,8 +44,8 @@ from network.processes import is_alive
 from network.profile import NetworkProfile
 from network.readiness import port_free
 
-# Databases (SQLite and a throwaway PostgreSQL) and built-in-CA identities.
-pytest_plugins = ["tests.database_fixtures"]
+# Databases (SQLite and a throwaway PostgreSQL), built-in-CA identities, a SoftHSM2 token.
+pytest_plugins = ["tests.database_fixtures", "tests.softhsm_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 TESTCC_PATH = REPO / "tests" / "chaincode" / "testcc"

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from gateway.anchoring.errors import StoreDamaged
 from gateway.anchoring.leaf import leaf_hash_from_canonical
@@ -99,8 +99,11 @@ class Batcher:
         max_ms: int,
         on_recorded: Callable[[StoredBatch], None],
         clock: Clock,
+        before_sign: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        # Raises when the identity may no longer sign (its key was retired by a rotation).
+        self._before_sign = before_sign
         self._events = events
         self._identity = identity
         self._max_events = max(1, max_events)
@@ -269,6 +272,8 @@ class Batcher:
             )
         last = first + len(leaves) - 1
         root = merkle_root(RFC6962_SHA256, leaves)
+        if self._before_sign is not None:
+            await self._before_sign()
         record = self._identity.sign_record(
             batch_id=chaincode_batch_id(channel, state.next_number),
             channel=channel,

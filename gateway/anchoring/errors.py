@@ -70,3 +70,27 @@ class LeaseLost(AnchoringError):
 
     code = "AL1720"
     http_status = 503
+
+
+# -- the gateway's key history (AL173x, gateway.anchoring.keyhistory) -----------------------
+
+
+class GatewayKeyRetired(AnchoringError):
+    """The gateway is configured with a key the key history retired."""
+
+    code = "AL1730"
+    http_status = 500
+
+
+class GatewayKeyUnknown(AnchoringError):
+    """The configured key is not the key history's current key (rotate to it first)."""
+
+    code = "AL1731"
+    http_status = 500
+
+
+class KeyHistoryError(AnchoringError):
+    """The key history document is malformed, or a rotation cannot be recorded."""
+
+    code = "AL1732"
+    http_status = 400

@@ -22,6 +22,7 @@ from typing import Any
 from gateway.anchoring.batcher import Batcher, GatewayIdentity
 from gateway.anchoring.errors import BacklogFull
 from gateway.anchoring.follower import Follower
+from gateway.anchoring.keyhistory import ensure_current
 from gateway.anchoring.ledger import AnchorLedger
 from gateway.anchoring.outbox import BatchStore, StoredBatch
 from gateway.anchoring.worker import ChannelWorker
@@ -71,6 +72,7 @@ class AnchoringService:
             max_ms=settings.batch_max_ms,
             on_recorded=self._recorded,
             clock=clock,
+            before_sign=self._key_is_current,
         )
         self.follower = Follower(store, ledger, on_change=self._changed, clock=clock)
         self.workers: dict[str, ChannelWorker] = {}
@@ -79,6 +81,11 @@ class AnchoringService:
         self.refused = 0
         self.status_changes = 0
 
+    async def _key_is_current(self) -> None:
+        # A rotation recorded while this process runs retires its key: stop signing
+        # batches at once (the batcher retries and logs) rather than past the marks.
+        await ensure_current(self.store, self.identity.identity, now_ms=self._clock())
+
     def set_publisher(self, publisher: StatusPublisher | None) -> None:
         self._publisher = publisher
 
@@ -86,6 +93,8 @@ class AnchoringService:
 
     async def start(self) -> None:
         """Resume from the store (unfinished batches, unbatched events) and start the tasks."""
+        # Never sign with a key the key history does not name as current (rotation).
+        await ensure_current(self.store, self.identity.identity, now_ms=self._clock())
         await self.batcher.load()
         for channel in await self.store.channels():
             last = await self.store.last(channel)

@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--peer", help="network profile or embedded[:<folder>] (with --msp; default: settings)"
     )
     parser.add_argument("--msp-id", help="the identity's MSP id (default: from its certificate)")
+    parser.add_argument(
+        "--pkcs11-key",
+        metavar="LABEL",
+        default="",
+        help="the identity's key is this key of the [pkcs11] token (not a keystore file)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_run)
 
@@ -46,7 +52,11 @@ async def _audit(args: argparse.Namespace) -> AuditReport:
     ledger: AnchorLedger
     if args.msp:
         conn = open_ledger(
-            settings, peer=args.peer or "embedded", msp_dir=args.msp, msp_id=args.msp_id
+            settings,
+            peer=args.peer or "embedded",
+            msp_dir=args.msp,
+            msp_id=args.msp_id,
+            key_label=args.pkcs11_key,
         )
         close = conn.close
         ledger = auditor_ledger(conn)

@@ -34,6 +34,7 @@ PACKAGES = (
     "python-socketio",
     "sqlalchemy",
     "redis",
+    "python-pkcs11",
 )
 
 HOW_TO_GET_FABRIC = (
@@ -85,6 +86,7 @@ def _doctor(args: argparse.Namespace) -> int:
             version = "MISSING"
             problems.append(f"Python package {package} is missing: run `pip install -e .[dev]`")
         _line(package, version)
+    token_problems = _pkcs11(settings)
     print("Network")
     _line("state folder", str(settings.network_dir))
     _line("ledger", settings.ledger.kind)
@@ -122,6 +124,10 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"warning: {note}")
     for problem in store_problems:
         print(f"error: {problem}")
+    if token_problems:
+        print("PKCS#11 token")
+        for problem in token_problems:
+            print(f"  - {problem}")
     if problems:
         print("Missing")
         for problem in problems:
@@ -129,7 +135,7 @@ def _doctor(args: argparse.Namespace) -> int:
         print("the native network cannot run here; the embedded ledger still works")
         return 1
     print("ok: the native network can run (`anchorline network up`)")
-    return 1 if store_problems else 0
+    return 1 if store_problems or token_problems else 0
 
 
 def _store(settings: Settings) -> list[str]:
@@ -200,3 +206,39 @@ async def _reach_redis(url: str) -> str:
         ) from None
     finally:
         await client.aclose()
+
+
+def _pkcs11(settings: Settings) -> list[str]:
+    """Show the ``[pkcs11]`` token (library, token, keys, the gateway's key); the problems."""
+    print("PKCS#11")
+    p11 = settings.pkcs11
+    if not p11.configured:
+        _line("token", "not configured: keys are read from MSP folders")
+        return []
+    from gateway.errors import AnchorlineError
+    from gateway.identity.pkcs11 import Token, TokenConfig
+
+    _line("module", p11.module)
+    try:
+        token = Token.open(TokenConfig.from_settings(p11))
+    except AnchorlineError as exc:
+        _line("token", f"{p11.token_label!r}: FAILED ({exc.code})")
+        return [f"{exc.code}: {exc.message}"]
+    try:
+        info = token.describe()
+        _line("library", info["library"])
+        _line(
+            "token",
+            f"{info['token']!r} ({info['manufacturer']} {info['model']}, serial {info['serial']})",
+        )
+        _line("keys", info["keys"])
+        if p11.key_label:
+            try:
+                token.signer(p11.key_label)
+            except AnchorlineError as exc:
+                _line("gateway key", f"{p11.key_label!r}: FAILED ({exc.code})")
+                return [f"{exc.code}: {exc.message}"]
+            _line("gateway key", f"{p11.key_label!r}: P-256, non-extractable")
+    finally:
+        token.close()
+    return []

@@ -1,4 +1,5 @@
-"""``anchorline gateway run``: serve the real-time gateway (REST + Socket.IO)."""
+"""``anchorline gateway run``: serve the real-time gateway (REST + Socket.IO);
+``anchorline gateway rotate-key``: rotate its signing key (see gateway.cli.keys)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--log-level", help="DEBUG, INFO, WARNING (default: gateway.log_level)")
     run.add_argument("--log-format", choices=("plain", "json"), help="default: gateway.log_format")
     run.set_defaults(handler=_run)
+    from gateway.cli.keys import add_rotate_arguments
+
+    add_rotate_arguments(
+        sub.add_parser(
+            "rotate-key", help="rotate the gateway's signing key (= anchorline keys rotate-gateway)"
+        )
+    )
 
     tls = sub.add_parser(
         "tls-cert",

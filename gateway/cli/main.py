@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "gateway.cli.demo",
     "gateway.cli.verify",
     "gateway.cli.audit",
+    "gateway.cli.keys",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -58,6 +58,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     enroll.add_argument("--org", required=True, help="Org1, Org2 or Org3")
     enroll.add_argument("--name", required=True, help="enrolment id, e.g. alice")
     enroll.add_argument("--role", required=True, choices=("member", "auditor", "admin"))
+    enroll.add_argument(
+        "--pkcs11-key",
+        metavar="LABEL",
+        help="the identity's key is this key of the [pkcs11] token (the token signs the "
+        "certificate request; no key file is written)",
+    )
+    enroll.add_argument(
+        "--generate-key", action="store_true", help="with --pkcs11-key: generate the key first"
+    )
     enroll.set_defaults(handler=_enroll)
 
     revoke = sub.add_parser("revoke", help="revoke a user and publish the org's CRL")
@@ -196,13 +205,15 @@ def _embedded(settings: Settings) -> bool:
     return False
 
 
-def embedded_enroll(settings: Settings, org: str, name: str, role: str) -> Path:
+def embedded_enroll(
+    settings: Settings, org: str, name: str, role: str, request: bytes | None = None
+) -> Path:
     """Enrol with the embedded ledger's built-in CA (gateway.identity.ca)."""
     try:
         from gateway.identity.ca import EmbeddedCA
     except ImportError as exc:
         raise EmbeddedCAUnavailable(f"the built-in CA is not available: {exc}") from None
-    return EmbeddedCA(settings.embedded_dir / "ca").enroll(org, name, role)
+    return EmbeddedCA(settings.embedded_dir / "ca").enroll(org, name, role, request=request)
 
 
 def embedded_revoke(settings: Settings, org: str, name: str) -> Path:
@@ -216,12 +227,21 @@ def embedded_revoke(settings: Settings, org: str, name: str) -> Path:
 
 def _enroll(args: argparse.Namespace) -> int:
     settings = load_settings()
+    request = None
+    key = ""
+    if args.pkcs11_key:
+        from gateway.identity.keysource import token_request
+
+        request = token_request(
+            settings.pkcs11, args.pkcs11_key, args.name, generate=args.generate_key
+        )
+        key = f", key {args.pkcs11_key!r} in token {settings.pkcs11.token_label!r}"
     if _embedded(settings):
-        msp = embedded_enroll(settings, args.org, args.name, args.role)
-        _say(f"enrolled {args.name} ({args.role}) in {args.org} [embedded CA]: {msp}")
+        msp = embedded_enroll(settings, args.org, args.name, args.role, request)
+        _say(f"enrolled {args.name} ({args.role}) in {args.org} [embedded CA{key}]: {msp}")
         return 0
-    msp = open_network(settings).enroll(args.org, args.name, args.role)
-    _say(f"enrolled {args.name} ({args.role}) in {args.org}: {msp}")
+    msp = open_network(settings).enroll(args.org, args.name, args.role, request=request)
+    _say(f"enrolled {args.name} ({args.role}) in {args.org}{key}: {msp}")
     return 0
 
 

@@ -3,7 +3,10 @@
 Runs every offline check of the proof (docs/proof-format.md steps 1–10) and
 then asks the ledger — with the auditor's own identity, through its own
 org's peer, never through the gateway — that the batch root is anchored in
-that transaction and block, in the channel's unbroken chain. Prints one line
+that transaction and block, in the channel's unbroken chain. Certificates are
+checked at the anchor's time as the ledger records it ("valid at the time",
+docs/proof-format.md); with ``--gateway-keys`` the batch must also be signed by
+a key of the gateway's key history that was not retired at the batch's height. Prints one line
 per check and a verdict; exits 0 only when every check holds, 1 otherwise
 (2 for a usage error). A proof that cannot be read (not UTF-8, not JSON,
 nested too deep, an unknown field…) is one line ``error ALxxxx: …``, exit 1.
@@ -18,14 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.anchoring.audit import verify_on_ledger
 from gateway.anchoring.proof import Check, EventProof, verify_offline
 from gateway.config import load_settings
 from gateway.errors import InvalidInput
 from gateway.identity.certificates import TrustStore
+
+if TYPE_CHECKING:  # --offline loads no store or ledger modules
+    from gateway.anchoring.keyhistory import KeyHistory
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,11 +55,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "required unless --offline",
     )
     parser.add_argument("--msp-id", help="the auditor's MSP id (default: from its certificate)")
+    parser.add_argument(
+        "--pkcs11-key",
+        metavar="LABEL",
+        default="",
+        help="the identity's key is this key of the [pkcs11] token (not a keystore file)",
+    )
     parser.add_argument("--gateway-msp", help="require the batch to be signed by this MSP")
     parser.add_argument(
         "--offline",
         action="store_true",
         help="no ledger: check the proof against the --msp folders only, writing nothing",
+    )
+    parser.add_argument(
+        "--gateway-keys",
+        help="the gateway's key history (GET /gateway/keys, kept by the auditor): the batch "
+        "must be signed by a key not yet retired at its height",
+    )
+    parser.add_argument(
+        "--at",
+        help="with --offline: check certificates at this ISO time (default: now); online "
+        "they are checked at the anchor's time, as the ledger records it",
     )
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     parser.set_defaults(handler=_run)
@@ -90,30 +114,82 @@ def offline_trust(specs: list[str]) -> TrustStore:
 
 async def _verify(args: argparse.Namespace) -> tuple[list[Check], str]:
     proof = _load(args.proof)
+    history = _history(args.gateway_keys) if args.gateway_keys else None
     if args.offline:
         if args.peer is not None:
             raise InvalidInput("--offline reads only the proof and the --msp folders: drop --peer")
         trust = offline_trust(args.msp)
-        verdict = verify_offline(proof, trust, gateway_msp=args.gateway_msp)
-        return list(verdict.checks), f"offline, trusting {', '.join(trust.msp_ids)}"
+        verdict = verify_offline(proof, trust, at=_at(args.at), gateway_msp=args.gateway_msp)
+        checks = list(verdict.checks)
+        if history is not None:
+            checks.append(
+                history.check_batch(
+                    proof.batch.certificate_pem, proof.batch.channel, _claimed_height(proof)
+                )
+            )
+        return checks, f"offline, trusting {', '.join(trust.msp_ids)}"
     if args.peer is None:
         raise InvalidInput("--peer is required (or --offline with the trusted MSP folders)")
     if len(args.msp) != 1:
         raise InvalidInput("give one --msp: the auditor's own MSP folder")
     spec_id, folder = _split_msp(args.msp[0])
     # Imported here: --offline must not load the ledger packages at all.
+    from gateway.anchoring.keyhistory import anchor_position
     from gateway.anchoring.ledger import auditor_ledger
     from gateway.ledger.connection import open_ledger
 
     settings = load_settings()
-    conn = open_ledger(settings, peer=args.peer, msp_dir=folder, msp_id=args.msp_id or spec_id)
+    conn = open_ledger(
+        settings,
+        peer=args.peer,
+        msp_dir=folder,
+        msp_id=args.msp_id or spec_id,
+        key_label=args.pkcs11_key,
+    )
     try:
-        verdict = verify_offline(proof, conn.trust, gateway_msp=args.gateway_msp)
-        checks = list(verdict.checks) + await verify_on_ledger(proof, auditor_ledger(conn))
+        # "Valid at the time": certificates are checked at the anchor's time, so a
+        # revocation or expiry after it leaves the anchored event verifiable.
+        ledger = auditor_ledger(conn)
+        position = await anchor_position(proof, ledger)
+        at = position.at if position else _at(args.at)
+        verdict = verify_offline(proof, conn.trust, at=at, gateway_msp=args.gateway_msp)
+        checks = list(verdict.checks)
+        if history is not None:
+            height = position.height if position else _claimed_height(proof)
+            checks.append(
+                history.check_batch(proof.batch.certificate_pem, proof.batch.channel, height)
+            )
+        checks += await verify_on_ledger(proof, ledger)
         where = f"{conn.kind} ledger as {conn.msp_id}"
     finally:
         await conn.close()
     return checks, where
+
+
+def _history(path: str) -> KeyHistory:
+    from gateway.anchoring.keyhistory import KeyHistory
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    return KeyHistory.from_json(text)
+
+
+def _at(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"--at {value!r} is not an ISO 8601 time") from None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+def _claimed_height(proof: EventProof) -> int:
+    """Offline, the batch's place is the one its id claims (``<channel>/<number>``)."""
+    number = proof.batch.batch_id.rpartition("/")[2]
+    return int(number) - 1 if number.isdigit() else 1 << 62
 
 
 def _run(args: argparse.Namespace) -> int:

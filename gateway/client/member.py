@@ -3,6 +3,8 @@
 ::
 
     client = MemberClient.from_msp("http://127.0.0.1:8080", msp_dir, "Org1MSP")
+    # or, with the key in a PKCS#11 token (the folder holds only the certificate):
+    # client = MemberClient.from_signer(url, msp_dir, "Org1MSP", pkcs11_signer)
     await client.login()
     await client.connect()
     await client.join("auction-1")
@@ -33,7 +35,7 @@ from gateway.client.transport import ConnectRefused, SocketTransport
 from gateway.clock import now_ms
 from gateway.events.signed import sign_event as sign_event
 from gateway.identity.msp import MspFolder, load_msp
-from gateway.identity.signing import sign_message
+from gateway.identity.signing import Signer, sign_message
 from gateway.strict_json import EVENT_LIMITS, loads
 
 # Refresh the access token when less than this much of its life is left.
@@ -69,13 +71,20 @@ class MemberClient:
     """A member's connection to one gateway; see the module docstring."""
 
     def __init__(
-        self, url: str, msp: MspFolder, *, ssl: ssl_module.SSLContext | None = None
+        self,
+        url: str,
+        msp: MspFolder,
+        signer: Signer | None = None,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.msp = msp
         # Verifies an https:// gateway (None: the system's CA store).
         self.ssl = ssl
-        self.signer = msp.signer()
+        # A key kept elsewhere (a PKCS#11 token: gateway.identity.pkcs11) signs for
+        # the folder's certificate; otherwise the folder's own keystore key.
+        self.signer: Signer = signer if signer is not None else msp.signer()
         self.session: Session | None = None
         self.last_seq: dict[str, int] = {}
         # Seqs of our own acknowledged events not yet passed by last_seq.
@@ -111,6 +120,21 @@ class MemberClient:
             connector = aiohttp.TCPConnector(ssl=self.ssl) if self.ssl is not None else None
             self._http = aiohttp.ClientSession(connector=connector)
         return self._http
+
+    @classmethod
+    def from_signer(
+        cls,
+        url: str,
+        msp_dir: str | Path,
+        msp_id: str,
+        signer: Signer,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> MemberClient:
+        """A client for the certificate in ``msp_dir`` whose key is held by ``signer``
+        (e.g. ``open_signer(config, label, expect=...)`` for a key in a token); the
+        folder needs no keystore."""
+        return cls(url, load_msp(msp_dir, msp_id), signer, ssl=ssl)
 
     @property
     def certificate_pem(self) -> str:

@@ -23,11 +23,17 @@ Public API:
         <root>/<Org>/peers/<name>/msp/...                                  same, OU=peer
 
 ``.create_org(org) -> Path``            the org MSP folder; idempotent.
-``.enroll(org, name, role, *, valid_from=None, valid_until=None) -> Path``
+``.enroll(org, name, role, *, valid_from=None, valid_until=None, request=None) -> Path``
     Issues a new identity and returns its MSP folder. ``role`` is ``member``,
     ``auditor``, ``admin`` or ``peer`` (``orderer`` is accepted too). Creates the
     org on first use. Raises ``IdentityAlreadyEnrolled`` if the name exists.
-``.revoke(org, name) -> Path``          revokes the name's certificate; returns the CRL path.
+    With ``request`` (a PEM PKCS#10 request, e.g. signed by a key in a PKCS#11
+    token: ``gateway.identity.csr``) the certificate is for the request's key,
+    and the folder gets no ``keystore/``: the private key stays where it is.
+``.reenroll(org, name, *, request=None) -> Path``   renewal: a new certificate (new key, or
+    the request's) in the same folder; the previous one stays valid until revoked.
+``.revoke(org, name, *, serial=None) -> Path``  revokes the name's certificates (or one);
+    returns the CRL path.
 ``.identity_dir(org, name) -> Path``    the MSP folder of an issued identity.
 ``.org_msp_dir(org) -> Path``, ``.msp_id(org) -> str`` (``<org>MSP``), ``.orgs() -> list[str]``.
 ``.trust_store() -> TrustStore``        every org MSP of this CA.
@@ -61,6 +67,7 @@ from gateway.identity.certificates import (
     ROLE_ATTRIBUTE,
     TrustStore,
 )
+from gateway.identity.csr import load_request
 from gateway.identity.errors import CaError, IdentityAlreadyEnrolled, IdentityNotFound
 
 Role = Literal["member", "auditor", "admin", "peer", "orderer"]
@@ -293,6 +300,7 @@ class EmbeddedCA:
         valid_from: dt.datetime | None = None,
         valid_until: dt.datetime | None = None,
         hosts: tuple[str, ...] = (),
+        request: bytes | None = None,
     ) -> Path:
         """Issue identity ``name`` with ``role`` in ``org``; returns its MSP folder."""
         if role not in ROLES:
@@ -309,96 +317,166 @@ class EmbeddedCA:
                 raise IdentityAlreadyEnrolled(
                     f"{name!r} is already enrolled in {org_name}; revoke it or choose another name"
                 )
-            ca_key, ca_cert = self._ca(org_name)
-            node_ou = _NODE_OU[role]
-            key = ec.generate_private_key(ec.SECP256R1())
-            attrs: dict[str, str] = {
-                "hf.Affiliation": "",
-                ENROLLMENT_ID_ATTRIBUTE: name,
-                "hf.Type": node_ou,
-            }
-            if role not in ("peer", "orderer"):
-                attrs[ROLE_ATTRIBUTE] = role
-            now = _now()
-            not_before = valid_from or (now - dt.timedelta(minutes=5))
-            not_after = valid_until or (now + _CERT_LIFETIME)
-            sans: list[x509.GeneralName] = [_san(h) for h in (hosts or (name,))]
-            if role in ("peer", "orderer"):
-                sans += [x509.DNSName("localhost")]
-            serial = x509.random_serial_number()
-            cert = (
-                x509.CertificateBuilder()
-                .subject_name(
-                    x509.Name(
-                        [
-                            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-                            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_name.lower()),
-                            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, node_ou),
-                            x509.NameAttribute(NameOID.COMMON_NAME, name),
-                        ]
-                    )
-                )
-                .issuer_name(ca_cert.subject)
-                .public_key(key.public_key())
-                .serial_number(serial)
-                .not_valid_before(not_before)
-                .not_valid_after(not_after)
-                .add_extension(
-                    _key_usage(signs_certificates=False),
-                    critical=True,
-                )
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(
-                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-                )
-                .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                    critical=False,
-                )
-                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-                .add_extension(
-                    x509.UnrecognizedExtension(
-                        ATTRIBUTES_OID,
-                        json.dumps(
-                            {"attrs": attrs}, sort_keys=True, separators=(",", ":")
-                        ).encode(),
-                    ),
-                    critical=False,
-                )
-                .sign(ca_key, hashes.SHA256())
-            )
             folder = ("peers" if role in ("peer", "orderer") else "users") + f"/{name}"
-            msp = self.org_dir(org_name) / folder / "msp"
-            ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest.hex()
-            self._write_msp_common(msp, ca_cert)
-            _write_atomic(msp / "keystore" / f"{ski}_sk", _key_pem(key), 0o600)
-            _write_atomic(msp / "signcerts" / "cert.pem", _pem(cert))
+            serial = self._issue_locked(
+                org_name, name, role, folder, valid_from, valid_until, hosts, request
+            )
             registry[name] = {
                 "dir": f"{folder}/msp",
                 "role": role,
                 "serial": format(serial, "x"),
                 "revoked_at": None,
             }
-            _write_atomic(
-                self.org_dir(org_name) / "ca" / _REGISTRY,
-                json.dumps(registry, indent=1, sort_keys=True).encode(),
-            )
-            return msp
+            self._write_registry_locked(org_name, registry)
+            return self.org_dir(org_name) / folder / "msp"
 
-    def revoke(self, org: str, name: str) -> Path:
-        """Revoke ``name``'s certificate; returns the org MSP's CRL file (rewritten)."""
+    def reenroll(
+        self,
+        org: str,
+        name: str,
+        *,
+        request: bytes | None = None,
+        valid_until: dt.datetime | None = None,
+    ) -> Path:
+        """A new certificate for the enrolled identity ``name`` (renewal), for a new key
+        or the key of ``request``; the MSP folder now holds the new certificate (and key).
+
+        The previous certificate stays valid until it expires or is revoked
+        (``revoke(org, name, serial=...)``): what it signed before stays verifiable.
+        """
         with self._locked():
             org_name = self.org_name(org)
             registry = self._registry(org_name)
             entry = registry.get(name)
             if entry is None:
                 raise IdentityNotFound(f"no identity {name!r} was enrolled in {org_name}")
-            if entry["revoked_at"] is None:
-                entry["revoked_at"] = _now().isoformat()
-                _write_atomic(
-                    self.org_dir(org_name) / "ca" / _REGISTRY,
-                    json.dumps(registry, indent=1, sort_keys=True).encode(),
+            if entry["revoked_at"] is not None:
+                raise CaError(f"{name!r} of {org_name} is revoked: enrol a new identity")
+            folder = str(entry["dir"]).removesuffix("/msp")
+            serial = self._issue_locked(
+                org_name, name, str(entry["role"]), folder, None, valid_until, (), request
+            )
+            entry.setdefault("previous", []).append({"serial": entry["serial"], "revoked_at": None})
+            entry["serial"] = format(serial, "x")
+            self._write_registry_locked(org_name, registry)
+            return self.org_dir(org_name) / folder / "msp"
+
+    def _write_registry_locked(self, org_name: str, registry: dict[str, dict[str, Any]]) -> None:
+        _write_atomic(
+            self.org_dir(org_name) / "ca" / _REGISTRY,
+            json.dumps(registry, indent=1, sort_keys=True).encode(),
+        )
+
+    def _issue_locked(
+        self,
+        org_name: str,
+        name: str,
+        role: str,
+        folder: str,
+        valid_from: dt.datetime | None,
+        valid_until: dt.datetime | None,
+        hosts: tuple[str, ...],
+        request: bytes | None,
+    ) -> int:
+        """Sign a certificate for ``name`` and write the MSP folder ``<org>/<folder>/msp``
+        (replacing what was there); returns the serial number."""
+        ca_key, ca_cert = self._ca(org_name)
+        node_ou = _NODE_OU[role]
+        key: ec.EllipticCurvePrivateKey | None = None
+        if request is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            public_key = key.public_key()
+        else:
+            requested = load_request(request).public_key()
+            assert isinstance(requested, ec.EllipticCurvePublicKey)  # load_request checks
+            public_key = requested
+        attrs: dict[str, str] = {
+            "hf.Affiliation": "",
+            ENROLLMENT_ID_ATTRIBUTE: name,
+            "hf.Type": node_ou,
+        }
+        if role not in ("peer", "orderer"):
+            attrs[ROLE_ATTRIBUTE] = role
+        now = _now()
+        not_before = valid_from or (now - dt.timedelta(minutes=5))
+        not_after = valid_until or (now + _CERT_LIFETIME)
+        sans: list[x509.GeneralName] = [_san(h) for h in (hosts or (name,))]
+        if role in ("peer", "orderer"):
+            sans += [x509.DNSName("localhost")]
+        serial = x509.random_serial_number()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_name.lower()),
+                        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, node_ou),
+                        x509.NameAttribute(NameOID.COMMON_NAME, name),
+                    ]
                 )
+            )
+            .issuer_name(ca_cert.subject)
+            .public_key(public_key)
+            .serial_number(serial)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(
+                _key_usage(signs_certificates=False),
+                critical=True,
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(
+                x509.UnrecognizedExtension(
+                    ATTRIBUTES_OID,
+                    json.dumps({"attrs": attrs}, sort_keys=True, separators=(",", ":")).encode(),
+                ),
+                critical=False,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        msp = self.org_dir(org_name) / folder / "msp"
+        ski = x509.SubjectKeyIdentifier.from_public_key(public_key).digest.hex()
+        self._write_msp_common(msp, ca_cert)
+        # A renewal replaces the folder's key: the old one must not be picked up.
+        for old in (msp / "keystore").glob("*") if (msp / "keystore").is_dir() else ():
+            old.unlink()
+        if key is not None:
+            _write_atomic(msp / "keystore" / f"{ski}_sk", _key_pem(key), 0o600)
+        elif (msp / "keystore").is_dir():
+            (msp / "keystore").rmdir()
+        _write_atomic(msp / "signcerts" / "cert.pem", _pem(cert))
+        return int(serial)
+
+    def revoke(self, org: str, name: str, *, serial: str | None = None) -> Path:
+        """Revoke ``name``'s certificates (all of them, as Fabric CA's ``revoke -e``
+        does, or only the one with hex ``serial``, e.g. a certificate a renewal
+        replaced); returns the org MSP's CRL file (rewritten)."""
+        with self._locked():
+            org_name = self.org_name(org)
+            registry = self._registry(org_name)
+            entry = registry.get(name)
+            if entry is None:
+                raise IdentityNotFound(f"no identity {name!r} was enrolled in {org_name}")
+            certificates = [entry, *entry.get("previous", [])]
+            if serial is not None:
+                certificates = [c for c in certificates if c["serial"] == serial.lower()]
+                if not certificates:
+                    raise IdentityNotFound(f"{name!r} of {org_name} has no certificate {serial}")
+            now = _now().isoformat()
+            changed = False
+            for cert in certificates:
+                if cert["revoked_at"] is None:
+                    cert["revoked_at"] = now
+                    changed = True
+            if changed:
+                self._write_registry_locked(org_name, registry)
             ca_key, ca_cert = self._ca(org_name)
             return self._write_crl_locked(org_name, ca_key, ca_cert, registry)
 
@@ -421,13 +499,14 @@ class EmbeddedCA:
             )
         )
         for entry in registry.values():
-            if entry.get("revoked_at"):
-                builder = builder.add_revoked_certificate(
-                    x509.RevokedCertificateBuilder()
-                    .serial_number(int(entry["serial"], 16))
-                    .revocation_date(dt.datetime.fromisoformat(entry["revoked_at"]))
-                    .build()
-                )
+            for cert in (entry, *entry.get("previous", [])):
+                if cert.get("revoked_at"):
+                    builder = builder.add_revoked_certificate(
+                        x509.RevokedCertificateBuilder()
+                        .serial_number(int(cert["serial"], 16))
+                        .revocation_date(dt.datetime.fromisoformat(cert["revoked_at"]))
+                        .build()
+                    )
         crl_pem = builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
         _write_atomic(self.org_dir(org_name) / "ca" / _CRL, crl_pem)
         target = self.org_msp_dir(org_name) / "crls" / _CRL

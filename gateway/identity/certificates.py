@@ -32,7 +32,9 @@ Public API (others depend on it; keep it stable):
     CA of a trusted MSP (of ``msp_id`` only, when given), that it and every
     certificate of its chain are within their validity at ``at`` (default: now,
     UTC), that its key usage includes digitalSignature, and that no certificate
-    of the chain is on its issuer's CRL. Each failure raises a subclass of
+    of the chain is on its issuer's CRL with a revocation date at or before
+    ``at`` (a later revocation does not undo what was anchored before it: see
+    docs/proof-format.md, "Valid at the time"). Each failure raises a subclass of
     :class:`~gateway.identity.errors.CertificateRejected` whose message names the
     reason: ``UnknownCertificateAuthority``, ``BadCertificateChain``,
     ``CertificateExpired``, ``CertificateNotYetValid``,
@@ -432,7 +434,7 @@ class TrustStore:
         self._check_times(cert, cached.chain, when)
         if cached.usage_error is not None:
             raise NoDigitalSignatureUsage(cached.usage_error)
-        self._check_revocation(cert, cached.chain, revoked)
+        self._check_revocation(cert, cached.chain, revoked, when)
         if cached.identity is None:
             attrs = attributes(cert)
             cached.identity = VerifiedIdentity(
@@ -508,12 +510,15 @@ class TrustStore:
         cert: x509.Certificate,
         chain: list[x509.Certificate],
         revoked: dict[x509.Certificate, dict[int, dt.datetime]],
+        when: dt.datetime,
     ) -> None:
         # Each certificate of the chain is checked on the CRL its own issuer signed.
+        # "Valid at the time": a revocation dated after ``when`` (an anchor's time, for an
+        # old proof) does not undo what the certificate signed before it.
         subjects = [cert, *chain[:-1]]
         for subject, issuer in zip(subjects, chain, strict=True):
             since = revoked.get(issuer, {}).get(subject.serial_number)
-            if since is not None:
+            if since is not None and since <= when:
                 raise CertificateRevoked(
                     f"certificate revoked: {_describe(subject)} (serial "
                     f"{subject.serial_number:x}) is on the CRL of "

@@ -93,3 +93,68 @@ class IdentityNotFound(CaError):
 
     code = "AL1212"
     http_status = 404
+
+
+# -- PKCS#11 tokens (AL123x): each failure its own code, never a fallback key ----------------
+
+
+class TokenError(IdentityError):
+    """A PKCS#11 token cannot do what was asked; the message says what and why."""
+
+    code = "AL1230"
+    http_status = 500
+
+
+class TokenModuleError(TokenError):
+    """The PKCS#11 module (``pkcs11.module``) is missing or cannot be loaded."""
+
+    code = "AL1231"
+
+
+class TokenNotFound(TokenError):
+    """No token (or more than one) carries the configured label."""
+
+    code = "AL1232"
+
+
+class TokenPinIncorrect(TokenError):
+    """The token refused the PIN (wrong, or the PIN is locked)."""
+
+    code = "AL1233"
+
+
+class TokenKeyNotFound(TokenError):
+    """The token holds no key pair with that label (or several)."""
+
+    code = "AL1234"
+
+
+class TokenNoP256(TokenError):
+    """The token, or the key found, cannot make ECDSA P-256 signatures."""
+
+    code = "AL1235"
+
+
+class TokenKeyExists(TokenError):
+    """A key with that label already exists in the token."""
+
+    code = "AL1236"
+    http_status = 409
+
+
+class TokenPinUnavailable(TokenError):
+    """No token or no PIN is configured, or the PIN file cannot be read."""
+
+    code = "AL1237"
+
+
+class TokenSignFailed(TokenError):
+    """The token refused a signature (session closed, token removed...)."""
+
+    code = "AL1238"
+
+
+class TokenKeyMismatch(TokenError):
+    """The token's key is not the key of the certificate it should sign for."""
+
+    code = "AL1239"

@@ -21,7 +21,9 @@ Public API (stable; the embedded ledger and the client library import it):
   private key; ``EcdsaSigner.from_pem(pem)``.
 - :func:`sha256` — the digest Fabric signs.
 - :func:`sign_message` — ``signer.sign(sha256(message))``.
-- :func:`to_low_s`, :func:`is_low_s` — normalise / check a DER signature.
+- :func:`to_low_s`, :func:`is_low_s` — normalise / check a DER signature;
+  :func:`low_s_from_raw` — low-S DER from a token's ``r || s``
+  (``gateway.identity.pkcs11``).
 - :func:`verify` — check a DER signature over a message with a public key.
   ``require_low_s`` says which rule the caller's protocol has: true (the
   default) for Fabric messages, as Fabric peers and orderers check; false for
@@ -90,6 +92,15 @@ def to_low_s(signature: bytes) -> bytes:
         s = P256_ORDER - s
         return encode_dss_signature(r, s)
     return signature
+
+
+def low_s_from_raw(raw: bytes) -> bytes:
+    """The low-S DER form of a P-256 signature given as ``r || s`` (32 bytes each), the
+    form PKCS#11 tokens return (``CKM_ECDSA``); ``ValueError`` for another length."""
+    if len(raw) != 64:
+        raise ValueError(f"a P-256 r || s signature is 64 bytes, got {len(raw)}")
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    return encode_dss_signature(r, P256_ORDER - s if s > _HALF_ORDER else s)
 
 
 class EcdsaSigner:

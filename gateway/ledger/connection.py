@@ -8,9 +8,10 @@ peer (own org first), that identity and its signer, the MSPs the ledger
 trusts, and what to close at the end. By default the identity is the
 gateway's own (``ledger.msp_dir``, else its org's admin on Fabric or an
 identity the built-in CA issues on the embedded ledger, in org
-``anchoring.gateway_org``); an auditor passes its own ``msp_dir`` and the
-ledger to reach (``peer``). The trust path, the marketplace and the CLI build
-what they need on top of it.
+``anchoring.gateway_org``), its key in the PKCS#11 token when
+``pkcs11.key_label`` is set; an auditor passes its own ``msp_dir`` (and
+``key_label`` for a key in the token) and the ledger to reach (``peer``).
+The trust path, the marketplace and the CLI build what they need on top of it.
 
 The pieces, for tests and benchmarks that hold a ledger of their own:
 
@@ -30,9 +31,12 @@ from typing import Literal
 
 from gateway.config import Settings
 from gateway.errors import AnchorlineError, ConfigError
+from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
 from gateway.identity.errors import IdentityNotFound
+from gateway.identity.keysource import close_signer, enroll_in_token, load_identity
 from gateway.identity.msp import Identity, load_msp
+from gateway.identity.pkcs11 import Token, TokenConfig
 from gateway.identity.signing import Signer
 from gateway.ledger.client import Timeouts
 from gateway.ledger.connection_profile import load_profile
@@ -208,6 +212,7 @@ def open_ledger(
     peer: str | None = None,
     msp_dir: str | Path | None = None,
     msp_id: str | None = None,
+    key_label: str = "",
 ) -> LedgerConnection:
     """Open the ledger for one identity (see the module docstring).
 
@@ -216,8 +221,11 @@ def open_ledger(
     ``embedded:<ledger folder>`` (the embedded ledger, opened in this process:
     no gateway may hold it). ``msp_dir`` is the identity's MSP folder (default:
     the gateway's own, see the module docstring); its org is ``msp_id``, else
-    the MSP whose CA issued its certificate. :class:`ConfigError` when the
-    settings or arguments name no usable ledger or identity.
+    the MSP whose CA issued its certificate. ``key_label`` names that
+    identity's key in the ``[pkcs11]`` token (for the gateway's own identity:
+    ``pkcs11.key_label``); without one the key is the folder's keystore file.
+    :class:`ConfigError` when the settings or arguments name no usable ledger
+    or identity; a token error (AL123x) when the token key cannot be used.
     """
     if peer is None:
         kind = ledger_kind(settings)
@@ -241,10 +249,32 @@ def open_ledger(
                 f"--peer {peer}: not a network profile (profile.json) nor 'embedded[:<folder>]'"
             )
     own = None if msp_dir is None else Path(msp_dir)
+    label = settings.pkcs11.key_label if own is None else key_label
     if kind == "embedded":
-        return _open_embedded(settings, where, own, msp_id)
+        return _open_embedded(settings, where, own, msp_id, label)
     assert where is not None
-    return _open_fabric(settings, load_profile(where), own, msp_id)
+    return _open_fabric(settings, load_profile(where), own, msp_id, label)
+
+
+def _enroll_embedded_gateway(settings: Settings, ca: EmbeddedCA, org: str, label: str) -> Path:
+    """The built-in CA's first identity for the gateway: for its key in the token when
+    ``label`` names one (the key must exist: nothing is generated behind the operator's
+    back), else for a new key in a keystore file."""
+    if not label:
+        return ca.enroll(org, EMBEDDED_GATEWAY_NAME, "admin")
+    token = Token.open(TokenConfig.from_settings(settings.pkcs11))
+    try:
+        return enroll_in_token(
+            ca,
+            token,
+            org=org,
+            name=EMBEDDED_GATEWAY_NAME,
+            role="admin",
+            key_label=label,
+            generate=False,
+        )
+    finally:
+        token.close()
 
 
 def _infer_msp(trust: TrustStore, msp_dir: Path, msp_id: str | None) -> str:
@@ -263,7 +293,7 @@ def _infer_msp(trust: TrustStore, msp_dir: Path, msp_id: str | None) -> str:
 
 
 def _open_embedded(
-    settings: Settings, root: Path | None, msp_dir: Path | None, msp_id: str | None
+    settings: Settings, root: Path | None, msp_dir: Path | None, msp_id: str | None, label: str
 ) -> LedgerConnection:
     # Imported here: a process on Fabric never loads the embedded ledger.
     from gateway.ledger.embedded.engine import EmbeddedLedger
@@ -283,18 +313,28 @@ def _open_embedded(
                 try:
                     msp_dir = ledger.ca.identity_dir(org, EMBEDDED_GATEWAY_NAME)
                 except IdentityNotFound:
-                    msp_dir = ledger.ca.enroll(org, EMBEDDED_GATEWAY_NAME, "admin")
+                    msp_dir = _enroll_embedded_gateway(settings, ledger.ca, org, label)
         else:
             org = _infer_msp(ledger.trust, msp_dir, msp_id)
-        folder = load_msp(msp_dir, ledger.ca.msp_id(org), require_key=True)
-        gw = embedded_gateway(ledger, msp_dir, org=org, timeouts=ledger_timeouts(settings))
+        folder, signer = load_identity(
+            msp_dir, ledger.ca.msp_id(org), pkcs11=settings.pkcs11, key_label=label
+        )
     except BaseException:
+        ledger.close_sync()
+        raise
+    try:
+        gw = embedded_gateway(
+            ledger, msp_dir, org=org, signer=signer, timeouts=ledger_timeouts(settings)
+        )
+    except BaseException:
+        close_signer(signer)
         ledger.close_sync()
         raise
 
     async def close() -> None:
         await gw.close()
         await ledger.close()
+        close_signer(signer)
 
     return LedgerConnection(
         kind="embedded",
@@ -302,7 +342,7 @@ def _open_embedded(
         chaincode=settings.network.chaincode_name,
         gateway=gw,
         identity=folder.identity,
-        signer=folder.signer(),
+        signer=signer,
         msp_ids=ledger.msp_ids(),
         trust=ledger.trust,
         close=close,
@@ -311,7 +351,11 @@ def _open_embedded(
 
 
 def _open_fabric(
-    settings: Settings, profile: NetworkProfile, msp_dir: Path | None, msp_id: str | None
+    settings: Settings,
+    profile: NetworkProfile,
+    msp_dir: Path | None,
+    msp_id: str | None,
+    label: str,
 ) -> LedgerConnection:
     trust = trust_from_profile(profile)
     if msp_dir is None:
@@ -327,17 +371,28 @@ def _open_fabric(
         msp_dir = Path(settings.ledger.msp_dir or org.admin_msp_dir)
     else:
         org = profile.org(_infer_msp(trust, msp_dir, msp_id))
-    folder = load_msp(msp_dir, org.msp_id, require_key=True)
-    gw = from_profile(profile, msp_dir, org=org.name, timeouts=ledger_timeouts(settings))
+    folder, signer = load_identity(msp_dir, org.msp_id, pkcs11=settings.pkcs11, key_label=label)
+    try:
+        gw = from_profile(
+            profile, msp_dir, org=org.name, signer=signer, timeouts=ledger_timeouts(settings)
+        )
+    except BaseException:
+        close_signer(signer)
+        raise
+
+    async def close() -> None:
+        await gw.close()
+        close_signer(signer)
+
     return LedgerConnection(
         kind="fabric",
         channel=profile.channel,
         chaincode=settings.network.chaincode_name,
         gateway=gw,
         identity=folder.identity,
-        signer=folder.signer(),
+        signer=signer,
         msp_ids=tuple(o.msp_id for o in profile.orgs),
         trust=trust,
-        close=gw.close,
+        close=close,
         resolve_org=lambda name: profile.org(name).msp_id,
     )

@@ -11,6 +11,7 @@ Routes (reads need a session allowed to read the channel, like the event reads):
   ``?format=json`` adds the verifier key.
 - ``GET /channels/{channel}/consistency?from=&to=`` — RFC 9162 consistency proof.
 - ``GET /anchoring/status`` and ``GET /anchoring/metrics`` — backlog and progress.
+- ``GET /gateway/keys`` — the gateway's key history (``anchorline.gateway-keys/1``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.anchoring.errors import AnchoringUnavailable
+from gateway.anchoring.keyhistory import load_history
 from gateway.context import ANCHORING, AnchoringRuntime
 from gateway.errors import InvalidInput
 from gateway.web.cluster import ANCHOR_LEADER
@@ -101,3 +103,9 @@ async def get_status(request: web.Request) -> web.Response:
 async def get_anchoring_metrics(request: web.Request) -> web.Response:
     text = runtime(request.app).service.metrics_text()
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+@routes.get("/gateway/keys")
+async def get_gateway_keys(request: web.Request) -> web.Response:
+    history = await load_history(runtime(request.app).service.store)
+    return _json(history.to_json())

@@ -161,3 +161,29 @@ def test_separate_instances_share_state(ca: EmbeddedCA) -> None:
     with pytest.raises(IdentityAlreadyEnrolled):
         other.enroll("Org1", "alice", "member")
     assert other.orgs() == ["Org1"]
+
+
+def test_renewal_keeps_the_old_certificate_until_it_is_revoked(tmp_path: Path) -> None:
+    from gateway.identity.certificates import TrustStore
+    from gateway.identity.errors import CertificateRevoked
+    from gateway.identity.msp import load_msp
+
+    ca = EmbeddedCA(tmp_path / "ca")
+    first = load_msp(ca.enroll("Org1", "erin", "member"), "Org1MSP", require_key=True)
+    renewed_dir = ca.reenroll("Org1", "erin")
+    renewed = load_msp(renewed_dir, "Org1MSP", require_key=True)  # key matches the new cert
+    assert renewed.identity.fingerprint != first.identity.fingerprint
+    assert len(list((renewed_dir / "keystore").iterdir())) == 1
+
+    def check(cert: bytes) -> str:
+        return TrustStore.from_msp_dirs({"Org1MSP": ca.org_msp_dir("Org1")}).verify(cert).msp_id
+
+    assert check(first.identity.certificate_pem) == check(renewed.identity.certificate_pem)
+    old_serial = format(first.identity.certificate.serial_number, "x")
+    ca.revoke("Org1", "erin", serial=old_serial)
+    with pytest.raises(CertificateRevoked):
+        check(first.identity.certificate_pem)
+    assert check(renewed.identity.certificate_pem) == "Org1MSP"
+    ca.revoke("Org1", "erin")
+    with pytest.raises(CertificateRevoked):
+        check(renewed.identity.certificate_pem)

@@ -251,6 +251,19 @@ def test_revoked_on_the_issuers_crl(root) -> None:
     assert s.verify(other).msp_id == "Org1MSP"
 
 
+def test_a_revocation_after_the_time_of_the_check_does_not_count(root) -> None:
+    # "Valid at the time": an event anchored before the revocation stays verifiable.
+    cert = _leaf(root)
+    s = certs.TrustStore()
+    s.add_ca("Org1MSP", root[0], crls=[_crl(root[0], root[1], [cert.serial_number])])
+    revoked_at = NOW - dt.timedelta(minutes=1)
+    assert s.verify(cert, at=revoked_at - dt.timedelta(seconds=1)).msp_id == "Org1MSP"
+    with pytest.raises(CertificateRevoked):
+        s.verify(cert, at=revoked_at)
+    with pytest.raises(CertificateRevoked):
+        s.verify(cert, at=NOW)
+
+
 def test_crl_not_signed_by_the_issuer_is_ignored(root) -> None:
     cert = _leaf(root)
     forged = _crl(root[0], _key(), [cert.serial_number])

@@ -170,3 +170,17 @@ def test_keys_on_other_curves_verify_when_low_s_is_not_required() -> None:
     signature = p384.sign(b"note", ec.ECDSA(hashes.SHA256()))
     assert verify(p384.public_key(), b"note", signature, require_low_s=False)
     assert not verify(p384.public_key(), b"other note", signature, require_low_s=False)
+
+
+def test_low_s_from_raw_is_the_der_of_r_and_low_s() -> None:
+    from gateway.identity.signing import P256_ORDER, low_s_from_raw
+
+    r, high_s = 12345, P256_ORDER - 7
+    der = low_s_from_raw(r.to_bytes(32, "big") + high_s.to_bytes(32, "big"))
+    assert decode_dss_signature(der) == (r, 7)
+    assert (
+        decode_dss_signature(low_s_from_raw(r.to_bytes(32, "big") + (7).to_bytes(32, "big")))[1]
+        == 7
+    )
+    with pytest.raises(ValueError, match="64 bytes"):
+        low_s_from_raw(bytes(63))
