@@ -62,12 +62,15 @@ class Admission:
 
     __slots__ = ("_due", "_handle", "_lag_s", "_limits", "refused")
 
+    # Refusals so far by rule ("queue", "wait", "lag"), for /metrics and benchmarks.
+    refused: dict[str, int]
+
     def __init__(self, limits: AdmissionLimits) -> None:
         self._limits = limits
         self._lag_s = 0.0
         self._due = 0.0
         self._handle: asyncio.TimerHandle | None = None
-        self.refused = 0
+        self.refused = {"queue": 0, "wait": 0, "lag": 0}
 
     @property
     def limits(self) -> AdmissionLimits:
@@ -109,16 +112,18 @@ class Admission:
         """
         limits = self._limits
         if depth >= limits.queue_limit:
-            self._refuse(f"{depth} events wait for a commit", oldest_wait_s)
+            self._refuse("queue", f"{depth} events wait for a commit", oldest_wait_s)
         wait_ms = oldest_wait_s * 1000
         if limits.max_queue_wait_ms > 0 and wait_ms >= limits.max_queue_wait_ms:
-            self._refuse(f"the oldest queued event has waited {wait_ms:.0f} ms", oldest_wait_s)
+            self._refuse(
+                "wait", f"an event has waited {wait_ms:.0f} ms for its commit", oldest_wait_s
+            )
         lag_ms = self._lag_s * 1000
         if limits.max_loop_lag_ms > 0 and lag_ms >= limits.max_loop_lag_ms:
-            self._refuse(f"the gateway runs {lag_ms:.0f} ms behind", self._lag_s)
+            self._refuse("lag", f"the gateway runs {lag_ms:.0f} ms behind", self._lag_s)
 
-    def _refuse(self, why: str, backlog_s: float) -> None:
-        self.refused += 1
+    def _refuse(self, rule: str, why: str, backlog_s: float) -> None:
+        self.refused[rule] += 1
         limits = self._limits
         # Twice the backlog: by then what is queued now has been worked off.
         retry = int(

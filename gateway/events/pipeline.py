@@ -96,6 +96,11 @@ class EventPipeline:
         :class:`~gateway.errors.AnchorlineError` (the trust path's backlog limit)."""
         self._admission.append(check)
 
+    @property
+    def admission(self) -> Admission:
+        """The admission policy (its limits and refusal counts)."""
+        return self._admission_policy
+
     def admit(self) -> None:
         """Refuse one more event now, before it costs anything, when the gateway is over
         its capacity: raises :class:`~gateway.events.errors.Overloaded` (AL1607) with
