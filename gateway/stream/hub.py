@@ -53,6 +53,7 @@ from gateway.events.errors import (
     DuplicateConflict,
     MalformedEvent,
     NotJoined,
+    Overloaded,
     StoreUnavailable,
 )
 from gateway.events.intake import IntakeLimits, emit_denied, intake
@@ -297,10 +298,13 @@ class Hub:
                 packet = ack_packet(incoming.ack_id, body)
             else:
                 packet = event_packet("error", {**body["error"], "id": shown_id})
-            # With the acks of commits, one write per connection per loop turn:
-            # above capacity most emits are refused, and a write each would
-            # cost more than the refusal saves.
-            self._queue_ack(conn, packet)
+            if isinstance(exc, Overloaded):
+                # Above capacity most emits are refused: they leave with the acks
+                # of commits, one write per connection per loop turn, since a
+                # write each would cost more than refusing saves.
+                self._queue_ack(conn, packet)
+            else:
+                self._send(conn, packet)
 
     def _emit_done(
         self,
