@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.anchoring.batcher import GatewayIdentity
 from gateway.anchoring.checkpoint import EcdsaNoteSigner
@@ -36,6 +37,7 @@ from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.ratelimit import RateLimiter
+from gateway.auth.revocation import MspSource, RevocationSource, RevocationWatcher
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.clock import Clock, now_ms
@@ -57,7 +59,7 @@ from gateway.events.pipeline import EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
 from gateway.ledger.connection import ledger_kind, open_ledger, profile_path
-from gateway.ledger.profile import NetworkProfile
+from gateway.ledger.connection_profile import load_profile
 from gateway.marketplace.ledger import handle_from_anchoring
 from gateway.marketplace.service import MarketplaceService
 from gateway.store.auth import AuthRepository
@@ -67,9 +69,11 @@ from gateway.store.trust import EventStatusRepository
 from gateway.stream import sio
 from gateway.stream.hub import Hub
 from gateway.tasks import cancel_and_wait
+from gateway.web.access import access_middleware
 from gateway.web.errors import error_middleware
 from gateway.web.marketplace import install as install_marketplace
 from gateway.web.proofs import install as install_anchoring
+from gateway.web.proxies import TrustedProxies, forwarded_middleware
 from gateway.web.routes import routes
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,8 @@ log = logging.getLogger(__name__)
 SOCKET_SERVER: web.AppKey[sio.GatewaySocketServer] = web.AppKey(
     "anchorline_socket_server", sio.GatewaySocketServer
 )
+#: The CRL watcher (absent when the verifier's CRLs cannot change or polling is off).
+REVOCATION: web.AppKey[RevocationWatcher] = web.AppKey("anchorline_revocation", RevocationWatcher)
 
 
 def database_url(settings: Settings) -> str:
@@ -110,7 +116,7 @@ def _network_trust_store(profile_file: Path) -> TrustStore:
             f"no network profile at {profile_file}: run `anchorline network up`, or set "
             "gateway.trust_msp_dirs"
         )
-    profile = NetworkProfile.load(profile_file)
+    profile = load_profile(profile_file)
     dirs: dict[str, Path] = {}
     for org in profile.orgs:
         if org.msp_dir is None:
@@ -120,6 +126,48 @@ def _network_trust_store(profile_file: Path) -> TrustStore:
             )
         dirs[org.msp_id] = org.msp_dir
     return TrustStore.from_msp_dirs(dirs)
+
+
+class _ProfileMsps:
+    """The org MSP folders a network profile lists; re-read when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def stamp(self) -> object:
+        try:
+            st = self._path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def folders(self) -> dict[str, Path]:
+        profile = load_profile(self._path)
+        return {o.msp_id: o.msp_dir for o in profile.orgs if o.msp_dir is not None}
+
+
+class _EmbeddedCaMsps:
+    """The org MSP folders of the built-in CA; an org appears when its CA is created."""
+
+    def __init__(self, ca: EmbeddedCA) -> None:
+        self._ca = ca
+
+    def stamp(self) -> object:
+        return tuple(self._ca.orgs()) if self._ca.root.is_dir() else ()
+
+    def folders(self) -> dict[str, Path]:
+        return {self._ca.msp_id(o): self._ca.org_msp_dir(o) for o in self._ca.orgs()}
+
+
+def msp_source_from_settings(settings: Settings) -> MspSource | None:
+    """Where new orgs appear while the gateway runs: the network profile on Fabric, the
+    built-in CA on the embedded ledger; None with ``gateway.trust_msp_dirs`` (a fixed
+    list)."""
+    if settings.gateway.trust_msp_dirs.strip():
+        return None
+    if ledger_kind(settings) == "fabric":
+        return _ProfileMsps(profile_path(settings))
+    return _EmbeddedCaMsps(EmbeddedCA(settings.embedded_dir / "ca"))
 
 
 def _token_secret(settings: Settings) -> bytes:
@@ -152,10 +200,14 @@ def create_app(
     metrics = GatewayMetrics()
     events = EventRepository(engine, gs.sqlite_synchronous)
     auth = AuthRepository(engine)
+    # New orgs are picked up live only from the trust the settings describe.
+    msps = msp_source_from_settings(settings) if verifier is None else None
+    if verifier is None:
+        verifier = trust_store_from_settings(settings)
     sessions = SessionService(
         repo=auth,
         challenges=ChallengeService(auth, gs.domain, gs.challenge_ttl_s, clock),
-        verifier=verifier if verifier is not None else trust_store_from_settings(settings),
+        verifier=verifier,
         signer=TokenSigner(_token_secret(settings)),
         session_ttl_s=gs.session_ttl_s,
         refresh_ttl_s=gs.refresh_ttl_s,
@@ -198,8 +250,15 @@ def create_app(
         metrics=metrics,
         limits=limits,
     )
-    app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
+    proxies = TrustedProxies(gs.trusted_proxies)
+    # The client address is settled first, so the rate limits and logs key on it.
+    middlewares: list[Middleware] = [access_middleware] if gs.access_log else []
+    if proxies:
+        middlewares.append(forwarded_middleware(proxies))
+    app = web.Application(middlewares=[*middlewares, error_middleware], client_max_size=256 * 1024)
     app[CONTEXT] = context
+    if isinstance(verifier, RevocationSource) and gs.crl_poll_ms > 0:
+        app[REVOCATION] = RevocationWatcher(verifier, sessions, gs.crl_poll_ms / 1000, msps=msps)
     server = sio.GatewaySocketServer(hub, gs)
     app[SOCKET_SERVER] = server
     sio.attach(app, server)
@@ -221,10 +280,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await migrate(ctx.engine)
     await ctx.pipeline.start()
     expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
+    watcher = app.get(REVOCATION)
+    crl_watch = (
+        asyncio.create_task(watcher.run(), name="crl-watcher") if watcher is not None else None
+    )
     log.info("gateway ready: ledger=%s database=%s", ctx.ledger, ctx.engine.dialect.name)
     try:
         yield
     finally:
+        if crl_watch is not None:
+            await cancel_and_wait(crl_watch)
         await cancel_and_wait(expiry)
         await sio.shutdown(app[SOCKET_SERVER])
         await ctx.hub.close()

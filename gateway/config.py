@@ -24,6 +24,7 @@ from typing import Any, Literal
 from gateway.errors import ConfigError
 
 LedgerKind = Literal["auto", "fabric", "embedded"]
+LogFormat = Literal["plain", "json"]
 
 
 def default_home() -> Path:
@@ -39,11 +40,13 @@ class NetworkSettings:
 
     # Every node port is derived from this base; see network/topology.py.
     base_port: int = 7100
+    # The application channel the network creates and the gateway anchors to.
     channel: str = "anchorline"
     # Orderer BatchTimeout in milliseconds: short, so an anchor commits fast.
     batch_timeout_ms: int = 100
     # Raft tick in milliseconds: 100 ms elects a new leader in about a second.
     raft_tick_ms: int = 100
+    # The chaincode (anchor, settlement and access contracts) the gateway calls.
     chaincode_name: str = "anchorline"
     # Each peer's Go soft memory limit (GOMEMLIMIT, MiB) and GOGC. Peers are the CPU
     # bottleneck and at 96 MiB their collector runs often under load: 192 MiB gave
@@ -57,9 +60,11 @@ class NetworkSettings:
 class LedgerSettings:
     """Which ledger the gateway and the CLI talk to."""
 
+    # "fabric", "embedded", or "auto": Fabric when an install is found, else embedded.
     kind: LedgerKind = "auto"
     # Client identity used by the gateway for anchoring (an MSP folder).
     msp_dir: str = ""
+    # Deadlines of one Fabric Gateway call: endorse, submit, and waiting for the commit.
     endorse_timeout_s: float = 15.0
     submit_timeout_s: float = 15.0
     commit_timeout_s: float = 30.0
@@ -76,21 +81,47 @@ class LedgerSettings:
 class GatewaySettings:
     """The aiohttp + Socket.IO server."""
 
+    # Listen address and port of REST and Socket.IO.
     host: str = "127.0.0.1"
     port: int = 8080
+    # Serve HTTPS and WSS with this certificate (PEM, the chain after the leaf) and key
+    # (PEM); both empty: plain HTTP, e.g. behind a TLS-terminating proxy.
+    # `anchorline gateway tls-cert` issues a pair from the built-in CA.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Peers (comma-separated addresses or CIDRs, e.g. "127.0.0.1/32,10.0.0.0/8") whose
+    # X-Forwarded-For header is believed: the client address (login rate limit, logs)
+    # is the right-most address in it that is not itself a trusted proxy. Empty: the
+    # TCP peer is the client and the header is ignored.
+    trusted_proxies: str = ""
+    # "plain" lines for a terminal, or "json" (one object per line, with request,
+    # connection and session ids) for a log pipeline; see gateway/logs.py.
+    log_format: LogFormat = "plain"
+    # DEBUG, INFO, WARNING or ERROR.
+    log_level: str = "INFO"
+    # One anchorline.access record per HTTP request (method, path, status, time, client).
+    access_log: bool = True
     # The domain a login challenge is bound to.
     domain: str = "anchorline.local"
+    # Event store: sqlite:///file or postgresql://...; empty: <home>/gateway/events.db.
     database_url: str = ""
+    # Redis for the fast path between gateway processes; empty: none (one process).
     redis_url: str = ""
+    # Lifetime of an access token and of a login challenge, in seconds.
     session_ttl_s: int = 900
     challenge_ttl_s: int = 60
+    # Largest event (its canonical JSON) accepted, in bytes.
     max_payload_bytes: int = 16384
     # MSP folders (or CA certificate files) whose CAs the gateway trusts, separated
     # by the OS path separator; empty means the network's and embedded CA's MSPs.
     trust_msp_dirs: str = ""
+    # How often the MSP folders' crls/ are checked for a new CRL, in milliseconds; a
+    # revoked member's sessions end within about this long (0: only at login/refresh).
+    crl_poll_ms: int = 250
     # HMAC key for session tokens (hex); empty means a random key per process, so
     # sessions do not survive a restart.
     token_secret: str = ""
+    # Lifetime of a refresh token, in seconds (never past the certificate's end).
     refresh_ttl_s: int = 86400
     # Login attempts allowed per minute, per certificate and per client address.
     rate_limit_identity_per_min: int = 30
@@ -99,6 +130,7 @@ class GatewaySettings:
     authz_rules: str = "*=member,admin,auditor"
     # Roles that may emit events (the others may only read).
     authz_emit_roles: str = "member,admin"
+    # How long an access decision is cached, in seconds (revocation events clear it).
     authz_cache_ttl_s: float = 30.0
     # Group commit: at most this many events per transaction.
     commit_max_batch: int = 1024
@@ -124,9 +156,11 @@ class GatewaySettings:
     # How long a disconnected slow consumer may still read what was buffered for it
     # (its slow_consumer notice last) before its socket is cut.
     slow_consumer_grace_ms: int = 1000
+    # Stored events sent per page when a client catches up on join.
     catchup_page: int = 1000
     # Run Alembic migrations to head when the gateway starts.
     migrate_on_start: bool = True
+    # Run on uvloop's event loop when it is installed.
     use_uvloop: bool = True
     # Engine.IO heartbeat; a long-polling request is held at most their sum.
     ping_interval_s: int = 25
@@ -140,8 +174,10 @@ class GatewaySettings:
 class AnchoringSettings:
     """Batching and anchoring (the trust path)."""
 
+    # A batch closes at this many events or after this many milliseconds.
     batch_max_events: int = 1000
     batch_max_ms: int = 200
+    # Events waiting to be anchored beyond which new ones are refused.
     backlog_limit_events: int = 1_000_000
     # Run batching and anchoring in the gateway process (off: the fast path only).
     enabled: bool = True
@@ -182,7 +218,8 @@ class Settings:
         return self.home / "embedded"
 
 
-_SECTIONS: dict[str, type[Any]] = {
+#: The file's sections and the dataclass of each, in the order the sample file shows them.
+SECTIONS: dict[str, type[Any]] = {
     "network": NetworkSettings,
     "ledger": LedgerSettings,
     "gateway": GatewaySettings,
@@ -257,12 +294,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
     elif "ANCHORLINE_CONFIG" in env:
         raise ConfigError(f"ANCHORLINE_CONFIG points at {config_file}, which does not exist")
-    unknown = set(data) - set(_SECTIONS)
+    unknown = set(data) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{config_file}: unknown section(s) {', '.join(sorted(unknown))}")
     fabric_home = env.get("FABRIC_HOME") or None
     sections = {
-        name: _build_section(cls, name, data.get(name, {}), env) for name, cls in _SECTIONS.items()
+        name: _build_section(cls, name, data.get(name, {}), env) for name, cls in SECTIONS.items()
     }
     return Settings(
         home=home,

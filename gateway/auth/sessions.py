@@ -4,6 +4,13 @@
 unused, unexpired, bound to this certificate), the certificate (chain to a
 trusted MSP CA, validity, digitalSignature key usage, CRL, role attribute),
 then the signature over the challenge. Each refusal is its own error type.
+
+Revocation is live: :meth:`SessionService.check_revocations` re-checks every
+identity this process has served against the verifier's current CRLs (the
+:class:`~gateway.auth.revocation.RevocationWatcher` calls it when a CRL
+changes); a revoked identity's tokens and refresh tokens are refused from
+then on and the identity listeners (the hub, which kicks its connections) are
+told. ``authenticate`` checks that set, a dictionary lookup, on every call.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from gateway.auth.tokens import TokenClaims, TokenSigner
 from gateway.clock import Clock, now_ms
 from gateway.events.signature import decode_signature
 from gateway.identity.certificates import VerifiedIdentity, fingerprint, load_certificate
-from gateway.identity.errors import CertificateParseError
+from gateway.identity.errors import CertificateParseError, CertificateRevoked
 from gateway.identity.signing import verify
 from gateway.store.auth import AuthRepository, SessionRow
 
@@ -102,8 +109,14 @@ class SessionService:
         self._per_address = per_address
         self._clock = clock
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        # Certificates of the identities this process has served: what a CRL change
+        # is checked against. Keyed by fingerprint, like _keys.
+        self._certs: dict[str, x509.Certificate] = {}
         self._revoked: set[str] = set()
+        # Fingerprint -> why, for identities whose certificate was found revoked.
+        self._revoked_identities: dict[str, str] = {}
         self._revocation_listeners: list[Callable[[str], None]] = []
+        self._identity_listeners: list[Callable[[str, str], None]] = []
 
     # -- login ------------------------------------------------------------------------
 
@@ -148,6 +161,9 @@ class SessionService:
             now_ms=now,
         )
         self._keys[fp] = key
+        self._certs[fp] = cert
+        # A certificate that verifies now is not (or no longer) on a CRL.
+        self._revoked_identities.pop(fp, None)
         session_id = secrets.token_urlsafe(18)
         refresh_secret = secrets.token_urlsafe(32)
         cert_end = int(identity.not_after.timestamp() * 1000)
@@ -195,6 +211,7 @@ class SessionService:
             raise TokenInvalid("refresh token is not valid (unknown or already used)")
         if row.revoked_ms is not None:
             raise SessionRevoked("session was ended: log in again")
+        self._refuse_revoked_identity(row.fingerprint)
         now = self._clock()
         if now >= row.refresh_expires_ms:
             raise TokenExpired("refresh token expired: log in again")
@@ -232,6 +249,48 @@ class SessionService:
         """Call ``listener(session_id)`` whenever a session is revoked here."""
         self._revocation_listeners.append(listener)
 
+    def on_identity_revoked(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(fingerprint, message)`` when an identity's certificate is found
+        revoked: every session of that identity has ended."""
+        self._identity_listeners.append(listener)
+
+    def identity_revoked(self, fingerprint: str) -> bool:
+        """Whether this process found ``fingerprint``'s certificate revoked."""
+        return fingerprint in self._revoked_identities
+
+    def check_revocations(self) -> list[str]:
+        """Re-check every identity served here against the verifier's CRLs as they are
+        now; returns the fingerprints newly found revoked (their listeners were told).
+
+        Cheap: the chains are cached by the verifier, so this is a CRL lookup per
+        identity. Other refusals (an expired certificate) are left to the session
+        expiry, which a certificate's end bounds already.
+        """
+        found: list[str] = []
+        when = dt.datetime.fromtimestamp(self._clock() / 1000, dt.UTC)
+        for fp, cert in list(self._certs.items()):
+            if fp in self._revoked_identities:
+                continue
+            try:
+                self._verifier.verify(cert, at=when)
+            except CertificateRevoked as exc:
+                self._mark_revoked(fp, exc.message)
+                found.append(fp)
+            except Exception:  # noqa: S112 - not a revocation: the session expiry decides
+                continue
+        return found
+
+    def _mark_revoked(self, fingerprint: str, reason: str) -> None:
+        self._revoked_identities[fingerprint] = reason
+        message = "the certificate was revoked: " + reason
+        for listener in self._identity_listeners:
+            listener(fingerprint, message)
+
+    def _refuse_revoked_identity(self, fingerprint: str) -> None:
+        reason = self._revoked_identities.get(fingerprint)
+        if reason is not None:
+            raise SessionRevoked(f"session was ended because the certificate was revoked: {reason}")
+
     # -- authentication ------------------------------------------------------------------
 
     async def authenticate(self, token: object) -> Principal:
@@ -239,14 +298,26 @@ class SessionService:
         claims = self._signer.check(token, self._clock())
         if claims.session_id in self._revoked:
             raise SessionRevoked("session was ended: log in again")
+        self._refuse_revoked_identity(claims.fingerprint)
         key = self._keys.get(claims.fingerprint)
         if key is None:
+            # First use in this process of a session opened elsewhere: check the
+            # certificate's revocation once; the watcher keeps it checked afterwards.
             pem = await self._repo.certificate_of(claims.fingerprint)
             if pem is None:
                 raise TokenInvalid("session token names an unknown identity")
-            loaded = load_certificate(pem).public_key()
+            cert = load_certificate(pem)
+            loaded = cert.public_key()
             if not isinstance(loaded, ec.EllipticCurvePublicKey):
                 raise UnsupportedKey("the certificate's key is not an elliptic-curve key")
+            try:
+                self._verifier.verify(
+                    cert, at=dt.datetime.fromtimestamp(self._clock() / 1000, dt.UTC)
+                )
+            except CertificateRevoked as exc:
+                self._revoked_identities[claims.fingerprint] = exc.message
+                self._refuse_revoked_identity(claims.fingerprint)
+            self._certs[claims.fingerprint] = cert
             key = self._keys[claims.fingerprint] = loaded
         return Principal(
             session_id=claims.session_id,

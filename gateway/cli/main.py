@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "gateway.cli.doctor",
     "gateway.cli.network",
     "gateway.cli.gateway",
+    "gateway.cli.config",
     "gateway.cli.demo",
     "gateway.cli.verify",
     "gateway.cli.audit",

@@ -2,7 +2,8 @@
 
 Subcommands: ``up``, ``down [--purge]``, ``status``, ``logs [node]``,
 ``enroll --org --name --role``, ``revoke --org --name``,
-``deploy-chaincode <path> [--name]``. Every failure is one line on stderr
+``deploy-chaincode <path> [--name]``, ``connection-profile [-o file]`` (the running
+network in the Fabric SDKs' connection profile format). Every failure is one line on stderr
 (``error AL11xx: ...``) and a non-zero exit; ``up`` and ``deploy-chaincode``
 stop whatever they started before reporting a failure.
 
@@ -70,6 +71,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the org's MSP in the channel, so the peers refuse the identity too",
     )
     revoke.set_defaults(handler=_revoke)
+
+    export = sub.add_parser(
+        "connection-profile",
+        help="write the running network as a standard Fabric connection profile (YAML/JSON)",
+    )
+    export.add_argument("-o", "--output", type=Path, help="file (.yaml or .json; default stdout)")
+    export.set_defaults(handler=_connection_profile)
 
     deploy = sub.add_parser(
         "deploy-chaincode", help="package, install, approve, commit and serve a Python chaincode"
@@ -226,6 +234,30 @@ def _revoke(args: argparse.Namespace) -> int:
     crl = open_network(settings).revoke(args.org, args.name, channel=args.channel)
     where = " and in the channel configuration" if args.channel else ""
     _say(f"revoked {args.name} in {args.org}; CRL: {crl}{where}")
+    return 0
+
+
+def _connection_profile(args: argparse.Namespace) -> int:
+    """The network's profile.json in the SDKs' format, for members who did not start it."""
+    import json
+
+    import yaml
+
+    from gateway.ledger.connection_profile import to_connection_profile
+    from network.profile import NetworkProfile
+
+    settings = load_settings()
+    source = settings.network_dir / "profile.json"
+    if not source.is_file():
+        raise NotRunning(f"no network profile at {source}: run `anchorline network up` first")
+    doc = to_connection_profile(NetworkProfile.load(source), settings.network.channel)
+    as_json = args.output is not None and args.output.suffix == ".json"
+    text = json.dumps(doc, indent=2) + "\n" if as_json else yaml.safe_dump(doc, sort_keys=False)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+        _say(f"connection profile written to {args.output}")
     return 0
 
 

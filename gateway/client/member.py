@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import ssl as ssl_module
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,13 @@ class Ack:
 class MemberClient:
     """A member's connection to one gateway; see the module docstring."""
 
-    def __init__(self, url: str, msp: MspFolder) -> None:
+    def __init__(
+        self, url: str, msp: MspFolder, *, ssl: ssl_module.SSLContext | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.msp = msp
+        # Verifies an https:// gateway (None: the system's CA store).
+        self.ssl = ssl
         self.signer = msp.signer()
         self.session: Session | None = None
         self.last_seq: dict[str, int] = {}
@@ -81,9 +86,29 @@ class MemberClient:
         self.reconnects = 0
 
     @classmethod
-    def from_msp(cls, url: str, msp_dir: str | Path, msp_id: str) -> MemberClient:
-        """A client signing with the key of the MSP folder ``msp_dir``."""
-        return cls(url, load_msp(msp_dir, msp_id, require_key=True))
+    def from_msp(
+        cls,
+        url: str,
+        msp_dir: str | Path,
+        msp_id: str,
+        *,
+        ca_bundle: str | Path | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> MemberClient:
+        """A client signing with the key of the MSP folder ``msp_dir``.
+
+        For an ``https://`` gateway, ``ca_bundle`` (a PEM file of the CAs that issued
+        the gateway's certificate) or a ready ``ssl`` context says whom to trust.
+        """
+        if ca_bundle is not None and ssl is None:
+            ssl = ssl_module.create_default_context(cafile=str(ca_bundle))
+        return cls(url, load_msp(msp_dir, msp_id, require_key=True), ssl=ssl)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            connector = aiohttp.TCPConnector(ssl=self.ssl) if self.ssl is not None else None
+            self._http = aiohttp.ClientSession(connector=connector)
+        return self._http
 
     @property
     def certificate_pem(self) -> str:
@@ -92,10 +117,8 @@ class MemberClient:
     # -- REST --------------------------------------------------------------------------
 
     async def _post(self, path: str, body: dict[str, Any], token: str | None = None) -> Any:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._http.post(self.url + path, json=body, headers=headers) as response:
+        async with self._session().post(self.url + path, json=body, headers=headers) as response:
             data = await response.json(content_type=None) if response.status != 204 else None
             if response.status >= 400:
                 raise GatewayRefused(
@@ -107,11 +130,9 @@ class MemberClient:
 
     async def get(self, path: str) -> Any:
         """GET a REST path with this session's token; raises :class:`GatewayRefused`."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
         token = self.session.token if self.session else None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._http.get(self.url + path, headers=headers) as response:
+        async with self._session().get(self.url + path, headers=headers) as response:
             data = await response.json(content_type=None)
             if response.status >= 400:
                 raise GatewayRefused(str(data.get("code")), str(data.get("message")))
@@ -167,6 +188,7 @@ class MemberClient:
             on_event=self._on_event,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
+            ssl=self.ssl,
         )
         try:
             await self._socket.connect()

@@ -11,6 +11,7 @@ verifies proofs loads no Socket.IO code at all.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
 from gateway.stream.protocol import SOCKETIO_PATH
@@ -42,6 +43,7 @@ class SocketTransport:
         on_connect: StateHandler,
         on_disconnect: StateHandler,
         reconnect: bool = True,
+        ssl: SSLContext | None = None,
     ) -> None:
         import socketio  # see the module docstring: not at import time
 
@@ -53,6 +55,8 @@ class SocketTransport:
             reconnection_delay_max=2,
             logger=False,
             engineio_logger=False,
+            # A wss:// gateway verified with the caller's context (its CA bundle).
+            websocket_extra_options={"ssl": ssl} if ssl is not None else None,
         )
         self._on_event = on_event
         self._refusal: Any = None

@@ -6,6 +6,9 @@ it in one transaction, then calls each event's ``on_done`` with its result
 (this is where acks are written) and afterwards the committed listeners
 (broadcast, the trust path's batcher). While a commit is in flight the next
 batch accumulates, so the commit rate adapts to the load.
+
+:meth:`EventPipeline.withdraw` refuses queued events that no commit has
+taken yet (a revoked member's emits in flight).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from gateway.errors import AnchorlineError
 from gateway.events.admission import Admission, AdmissionLimits
 from gateway.events.errors import StoreUnavailable
 from gateway.events.metrics import GatewayMetrics
@@ -29,7 +33,8 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) is the caller's; the pipeline only c
 
 log = logging.getLogger(__name__)
 
-DoneCallback = Callable[[AppendResult | StoreUnavailable], None]
+# Called with the stored result, StoreUnavailable, or the refusal given to withdraw().
+DoneCallback = Callable[[AppendResult | AnchorlineError], None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,6 +129,26 @@ class EventPipeline:
         self._queue.append(_Entry(item, on_done, origin, time.perf_counter()))
         self._wake.set()
 
+    def withdraw(
+        self, predicate: Callable[[NewEvent, object], bool], refusal: AnchorlineError
+    ) -> int:
+        """Take out every queued event for which ``predicate(item, origin)`` holds and
+        call its ``on_done`` with ``refusal``; returns how many.
+
+        Events already in the commit under way are not affected: they are stored.
+        """
+        kept: deque[_Entry] = deque()
+        withdrawn: list[_Entry] = []
+        for entry in self._queue:
+            (withdrawn if predicate(entry.item, entry.origin) else kept).append(entry)
+        if not withdrawn:
+            return 0
+        self._queue = kept
+        self._metrics.commit_queue_depth = len(kept)
+        for entry in withdrawn:
+            self._safe(entry.on_done, refusal)
+        return len(withdrawn)
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-pipeline")
         self._admission_policy.start()
@@ -197,7 +222,7 @@ class EventPipeline:
                     log.exception("committed-events listener failed")
 
     @staticmethod
-    def _safe(callback: DoneCallback, value: AppendResult | StoreUnavailable) -> None:
+    def _safe(callback: DoneCallback, value: AppendResult | AnchorlineError) -> None:
         try:
             callback(value)
         except Exception:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import ipaddress
 import json
 import os
 import re
@@ -97,6 +98,15 @@ _NODE_OUS_YAML: Final = """NodeOUs:
     Certificate: cacerts/{ca}
     OrganizationalUnitIdentifier: orderer
 """
+
+
+def _san(host: str) -> x509.GeneralName:
+    """An IP address SAN for an address (TLS clients match IPs only against those),
+    a DNS name otherwise."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -312,7 +322,7 @@ class EmbeddedCA:
             now = _now()
             not_before = valid_from or (now - dt.timedelta(minutes=5))
             not_after = valid_until or (now + _CERT_LIFETIME)
-            sans: list[x509.GeneralName] = [x509.DNSName(h) for h in (hosts or (name,))]
+            sans: list[x509.GeneralName] = [_san(h) for h in (hosts or (name,))]
             if role in ("peer", "orderer"):
                 sans += [x509.DNSName("localhost")]
             serial = x509.random_serial_number()

@@ -23,6 +23,10 @@ Public API (others depend on it; keep it stable):
     ``store.add_msp_dir(msp_id, path)`` or ``store.add_ca(msp_id, ca_pem, crls=...)``.
     CRLs read from folders are re-read when their files change, so a revocation
     is honoured without a restart.
+``TrustStore.refresh_crls() -> int`` and ``TrustStore.crl_generation``
+    Re-read the CRL folders whose files changed (one directory scan per MSP);
+    the generation grows each time any CRL set is re-read, by this call or by
+    a ``verify``, so a watcher that remembers it never misses a change.
 ``TrustStore.verify(cert, *, at=None, msp_id=None) -> VerifiedIdentity``
     Checks, in this order: that the certificate chains (name and signature) to a
     CA of a trusted MSP (of ``msp_id`` only, when given), that it and every
@@ -273,6 +277,7 @@ class TrustStore:
         # Only what cannot change for a given certificate and CA set is cached;
         # validity times, key usage and revocation are checked on every call.
         self._chains: dict[x509.Certificate, _Chained] = {}
+        self._crl_generation = 0
 
     # -- building -------------------------------------------------------------------------
 
@@ -338,8 +343,7 @@ class TrustStore:
                 raise MspFolderError(f"{path}: {exc.message}") from None
         return certs
 
-    @staticmethod
-    def _read_crls(msp: _Msp) -> None:
+    def _read_crls(self, msp: _Msp) -> None:
         assert msp.folder is not None
         stamp = _crl_stamp(msp.folder)
         crls: list[x509.CertificateRevocationList] = []
@@ -351,6 +355,7 @@ class TrustStore:
         msp.crls = crls
         msp.crl_stamp = stamp
         msp.index_crls()
+        self._crl_generation += 1
 
     def reload(self) -> None:
         """Re-read the CRLs of every MSP added from a folder."""
@@ -365,6 +370,19 @@ class TrustStore:
             # read and try again on the next call (the stamp is left unchanged).
             with contextlib.suppress(MspFolderError):
                 self._read_crls(msp)
+
+    def refresh_crls(self) -> int:
+        """Re-read the CRLs of the MSP folders whose ``crls/`` changed; returns
+        :attr:`crl_generation` afterwards."""
+        with self._lock:
+            for msp in self._msps.values():
+                self._refresh_crls(msp)
+            return self._crl_generation
+
+    @property
+    def crl_generation(self) -> int:
+        """Grows by one each time the CRLs of an MSP folder are (re-)read."""
+        return self._crl_generation
 
     @property
     def msp_ids(self) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from gateway.identity.errors import IdentityNotFound
 from gateway.identity.msp import Identity, load_msp
 from gateway.identity.signing import Signer
 from gateway.ledger.client import Timeouts
+from gateway.ledger.connection_profile import load_profile
 from gateway.ledger.endpoints import Endpoint, own_org_first
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.grpc_transport import GrpcTransport
@@ -77,7 +78,7 @@ def ledger_timeouts(settings: Settings) -> Timeouts:
 
 def _profile(profile: NetworkProfile | str | Path) -> NetworkProfile:
     if isinstance(profile, str | Path):
-        return NetworkProfile.load(Path(profile))
+        return load_profile(Path(profile))
     return profile
 
 
@@ -243,7 +244,7 @@ def open_ledger(
     if kind == "embedded":
         return _open_embedded(settings, where, own, msp_id)
     assert where is not None
-    return _open_fabric(settings, NetworkProfile.load(where), own, msp_id)
+    return _open_fabric(settings, load_profile(where), own, msp_id)
 
 
 def _infer_msp(trust: TrustStore, msp_dir: Path, msp_id: str | None) -> str:

@@ -45,7 +45,6 @@ from gateway.auth.authorizer import Action, Authorizer, Decision
 from gateway.auth.principal import Principal
 from gateway.clock import now_ms
 from gateway.errors import AnchorlineError
-from gateway.events.errors import StoreUnavailable
 from gateway.events.intake import GATEWAY_AUTHORITY, IntakeLimits, intake, intake_authorized
 from gateway.events.model import AppendResult, NewEvent
 from gateway.events.pipeline import EventPipeline
@@ -234,15 +233,15 @@ class MarketplaceService:
 
     async def _store(self, item: NewEvent) -> AppendResult:
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[AppendResult | StoreUnavailable] = loop.create_future()
+        done: asyncio.Future[AppendResult | AnchorlineError] = loop.create_future()
 
-        def finish(result: AppendResult | StoreUnavailable) -> None:
+        def finish(result: AppendResult | AnchorlineError) -> None:
             if not done.done():
                 done.set_result(result)
 
         self._pipeline.submit(item, finish, origin=None)
         result = await done
-        if isinstance(result, StoreUnavailable):
+        if isinstance(result, AnchorlineError):
             raise result
         return result
 

@@ -8,6 +8,11 @@ synchronously, each packet's bytes encoded once. A broker implementation
 (several gateway processes) publishes the packets and has its subscriber
 call a :class:`LocalFanOut` in every process; it is chosen by the
 ``gateway.fanout`` setting through :func:`select_fanout`.
+
+Kicks go through the same seam: :meth:`FanOut.kick` ends connections of
+one session (a logout) or of one identity (a revoked certificate). The
+local fan-out hands the :class:`Kick` to the hub of this process; a broker
+publishes it so that every process's hub ends its own connections.
 """
 
 from __future__ import annotations
@@ -44,6 +49,23 @@ class RoomPacket:
     origin: object | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Kick:
+    """End the connections of ``session_id`` or, when it is None, every connection of
+    the identity ``fingerprint``. Subscribers receive ``session_expired`` with
+    ``{reason, code, message}`` and are disconnected.
+
+    ``reason`` is ``"revoked"`` (the session was ended: logout) or
+    ``"certificate_revoked"`` (the certificate is on its CA's CRL).
+    """
+
+    reason: str
+    code: str
+    message: str
+    session_id: str | None = None
+    fingerprint: str | None = None
+
+
 class FanOut(Protocol):
     """Delivers packets to the subscribers of a channel."""
 
@@ -55,6 +77,10 @@ class FanOut(Protocol):
     def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
         """Write ``packets``, in order, to every subscriber of ``channel`` but each
         packet's origin. Never blocks and never waits for a subscriber."""
+        ...
+
+    def kick(self, kick: Kick) -> None:
+        """End the connections ``kick`` names, in every process this fan-out reaches."""
         ...
 
 
@@ -75,12 +101,19 @@ class LocalFanOut:
         metrics: GatewayMetrics,
         on_slow: Callable[[Connection], None],
         held_limit: int = 20000,
+        on_kick: Callable[[Kick], object] | None = None,
     ) -> None:
         self._rooms = rooms
         self._limit = buffer_limit
         self._held_limit = held_limit
         self._metrics = metrics
         self._on_slow = on_slow
+        self._on_kick = on_kick
+
+    def kick(self, kick: Kick) -> None:
+        """Hand ``kick`` to this process's hub (``on_kick``), which ends the connections."""
+        if self._on_kick is not None:
+            self._on_kick(kick)
 
     def wants(self, channel: str) -> bool:
         return bool(self._rooms.get(channel))
@@ -135,4 +168,4 @@ def select_fanout(kind: str, local: LocalFanOut) -> FanOut:
     )
 
 
-__all__ = ["FANOUT_KINDS", "FanOut", "LocalFanOut", "RoomPacket", "select_fanout"]
+__all__ = ["FANOUT_KINDS", "FanOut", "Kick", "LocalFanOut", "RoomPacket", "select_fanout"]

@@ -27,8 +27,14 @@ Server → client: ``event`` (a stored event, see ``StoredEvent.to_wire``),
 ``status`` (``{channel, seqs, status, tx_id, block_number}``), ``kicked``
 (``{channel, code, message}``, access lost), ``slow_consumer`` (``{code:
 AL1005, message}``, then the connection closes: the client read too slowly
-and resumes from its last seq), ``session_expired``, ``error``
+and resumes from its last seq), ``session_expired``
+(``{reason, code, message}``; reason ``expired``, ``revoked`` (logout) or
+``certificate_revoked``, then the connection is closed), ``error``
 (``{code, message, id?}`` for emits sent without acknowledgement).
+
+A revoked certificate (see :mod:`gateway.auth.revocation`) kicks every
+connection of that identity through the fan-out seam, and its emits still
+waiting for a commit are withdrawn and refused (AL1509).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any
 import orjson
 
 from gateway.auth.authorizer import Action, Authorizer
-from gateway.auth.errors import AccessDenied
+from gateway.auth.errors import AccessDenied, SessionRevoked
 from gateway.auth.principal import Principal
 from gateway.auth.sessions import SessionService
 from gateway.clock import Clock, now_ms
@@ -54,16 +60,16 @@ from gateway.events.errors import (
     MalformedEvent,
     NotJoined,
     Overloaded,
-    StoreUnavailable,
 )
 from gateway.events.intake import IntakeLimits, emit_denied, intake
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.model import AppendResult, valid_channel
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
+from gateway.logs import log_context
 from gateway.store.events import EventRepository
 from gateway.stream.errors import SlowConsumer
-from gateway.stream.fanout import FanOut, LocalFanOut, RoomPacket, select_fanout
+from gateway.stream.fanout import FanOut, Kick, LocalFanOut, RoomPacket, select_fanout
 from gateway.stream.frames import (
     IncomingEvent,
     Outgoing,
@@ -197,11 +203,13 @@ class Hub:
                 held_limit=settings.client_buffer_limit_packets,
                 metrics=metrics,
                 on_slow=self._drop_slow,
+                on_kick=self.apply_kick,
             ),
         )
         pipeline.add_listener(self._broadcast_committed)
         authorizer.on_invalidate(self._on_invalidate)
         sessions.on_revocation(self._on_session_revoked)
+        sessions.on_identity_revoked(self._on_identity_revoked)
 
     # -- wiring from the adapter -----------------------------------------------------------
 
@@ -227,6 +235,17 @@ class Hub:
         conn = Connection(eio_sid, sid, principal, address, fallback)
         self.connections[eio_sid] = conn
         self._metrics.connected_clients = len(self.connections)
+        log.info(
+            "connected %s of %s",
+            principal.role,
+            principal.msp_id,
+            extra={
+                "connection_id": sid,
+                "session_id": principal.session_id,
+                "client": address,
+                "fingerprint": principal.fingerprint,
+            },
+        )
         return conn
 
     def set_transport(self, eio_sid: str, transport: asyncio.WriteTransport) -> None:
@@ -248,6 +267,10 @@ class Hub:
                     del self.rooms[channel]
         conn.channels.clear()
         self._metrics.connected_clients = len(self.connections)
+        log.info(
+            "disconnected",
+            extra={"connection_id": conn.sid, "session_id": conn.principal.session_id},
+        )
 
     def dispatch(self, eio_sid: str, incoming: IncomingEvent, received: float) -> None:
         """Handle one client event; the hot path (``event``) runs inline, no task."""
@@ -287,7 +310,7 @@ class Hub:
             ack_id = incoming.ack_id
             accepted_id = item.event.id
 
-            def done(result: AppendResult | StoreUnavailable) -> None:
+            def done(result: AppendResult | AnchorlineError) -> None:
                 self._emit_done(conn, ack_id, accepted_id, result, received)
 
             self._pipeline.submit(item, done, origin=conn)
@@ -311,10 +334,10 @@ class Hub:
         conn: Connection,
         ack_id: int | None,
         event_id: str,
-        result: AppendResult | StoreUnavailable,
+        result: AppendResult | AnchorlineError,
         received: float,
     ) -> None:
-        if isinstance(result, StoreUnavailable):
+        if isinstance(result, AnchorlineError):
             body: dict[str, Any] = {"id": event_id, "error": _error_body(result)}
         elif result.conflict:
             body = {
@@ -417,6 +440,10 @@ class Hub:
     # -- join, leave, resume, refresh ------------------------------------------------------
 
     async def _slow(self, conn: Connection, incoming: IncomingEvent) -> None:
+        with log_context(connection_id=conn.sid, session_id=conn.principal.session_id):
+            await self._slow_in_context(conn, incoming)
+
+    async def _slow_in_context(self, conn: Connection, incoming: IncomingEvent) -> None:
         arg = incoming.args[0] if incoming.args else None
         try:
             if incoming.name == "join":
@@ -577,10 +604,45 @@ class Hub:
                     )
 
     def _on_session_revoked(self, session_id: str) -> None:
-        for conn in list(self.connections.values()):
-            if conn.principal.session_id == session_id:
-                self._send(conn, event_packet("session_expired", {"reason": "revoked"}))
-                self._close(conn)
+        ended = SessionRevoked("session was ended: log in again")
+        self._fanout.kick(Kick("revoked", ended.code, ended.message, session_id=session_id))
+
+    def _on_identity_revoked(self, fingerprint: str, message: str) -> None:
+        self._fanout.kick(
+            Kick("certificate_revoked", SessionRevoked.code, message, fingerprint=fingerprint)
+        )
+
+    def apply_kick(self, kick: Kick) -> int:
+        """End this process's connections that ``kick`` names (the fan-out calls it):
+        ``session_expired`` then disconnect; their emits not yet committed are refused.
+        Returns how many connections were kicked."""
+        if kick.session_id is not None:
+            targets = [
+                c for c in self.connections.values() if c.principal.session_id == kick.session_id
+            ]
+        elif kick.fingerprint is not None:
+            targets = [
+                c for c in self.connections.values() if c.principal.fingerprint == kick.fingerprint
+            ]
+        else:
+            return 0
+        body = {"reason": kick.reason, "code": kick.code, "message": kick.message}
+        for conn in targets:
+            log.info(
+                "kicked: %s",
+                kick.reason,
+                extra={"connection_id": conn.sid, "session_id": conn.principal.session_id},
+            )
+            self._send(conn, event_packet("session_expired", body))
+            self._close(conn)
+        refusal = SessionRevoked(kick.message)
+        if kick.fingerprint is not None and kick.session_id is None:
+            fingerprint = kick.fingerprint
+            self._pipeline.withdraw(lambda item, _origin: item.signer == fingerprint, refusal)
+        elif targets:
+            origins = {id(c) for c in targets}
+            self._pipeline.withdraw(lambda _item, origin: id(origin) in origins, refusal)
+        return len(targets)
 
     def expire_sessions(self) -> int:
         """Disconnect connections whose token expired without a refresh; returns how many."""

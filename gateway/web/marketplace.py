@@ -17,7 +17,8 @@ Routes (all but the page and ``/marketplace/info`` need ``Authorization: Bearer`
   proposal digest; answers the transaction to sign.
 - ``POST /ledger/transactions/{tx_id}/submit`` ``{signature}`` — signature over the
   transaction digest; answers ``{tx_id, block_number, valid, result}`` after the commit.
-- ``GET /`` and ``/static/…`` — the page (gateway/web/static/).
+- ``GET /`` and ``/static/…`` — the page (gateway/web/static/); ``/lib/anchorline/…`` and
+  ``/lib/socket.io/…`` — the JS client package it imports (clients/js).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ from gateway.web.routes import _body, _json, _principal
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The page imports the JS client package and socket.io-client's ESM build from the
+# repository's clients/js (node_modules installed by scripts/setup), when present.
+JS_CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "js"
+PAGE_LIBRARIES = {
+    "/lib/anchorline/": JS_CLIENT_DIR / "src",
+    "/lib/socket.io/": JS_CLIENT_DIR / "node_modules" / "socket.io-client" / "dist",
+}
 
 
 routes = web.RouteTableDef()
@@ -48,6 +56,9 @@ def install(app: web.Application) -> None:
     app.add_routes(routes)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    for prefix, folder in PAGE_LIBRARIES.items():
+        if folder.is_dir():
+            app.router.add_static(prefix, folder, append_version=False)
 
 
 def _service(request: web.Request) -> MarketplaceService:

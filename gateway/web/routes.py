@@ -21,6 +21,7 @@ from gateway.errors import AnchorlineError, InvalidInput
 from gateway.events.errors import EventNotFound
 from gateway.events.model import valid_channel
 from gateway.identity.errors import CertificateRejected, IdentityError
+from gateway.logs import bind_session
 from gateway.web import metrics as metrics_text
 from gateway.web.openapi import openapi_document
 
@@ -125,7 +126,9 @@ async def _principal(request: web.Request) -> Principal:
         raise TokenMissing("no session token: send 'Authorization: Bearer <token>'")
     if scheme.lower() != "bearer" or not token:
         raise TokenMissing("send the session token as 'Authorization: Bearer <token>'")
-    return await _ctx(request).sessions.authenticate(token.strip())
+    principal = await _ctx(request).sessions.authenticate(token.strip())
+    bind_session(principal.session_id)  # the request's logs and access record name it
+    return principal
 
 
 @routes.post("/auth/logout")

@@ -54,6 +54,11 @@ def _settings(home: Path) -> Settings:
     )
 
 
+def _org_cas(ca: EmbeddedCA) -> list[str]:
+    """The CA certificate of every org MSP: what the page's verifier trusts."""
+    return [str(p) for o in ca.orgs() for p in sorted((ca.org_msp_dir(o) / "cacerts").iterdir())]
+
+
 def _wallet(msp: Path) -> list[str]:
     return [str(next((msp / "signcerts").iterdir())), str(next((msp / "keystore").iterdir()))]
 
@@ -125,6 +130,7 @@ async def test_board_finalized_and_proof_verified_in_browser(tmp_path: Path) -> 
                 "#board tbody tr",
                 "rows => rows.find(r => r.children[3].textContent === '260').dataset.seq",
             )
+            await page.set_input_files("#trust", _org_cas(ca))
             await page.click(f"button[data-audit='{web_bid}']")
             await page.wait_for_selector("body[data-verdict]", timeout=15_000)
             verdict = await page.get_attribute("body", "data-verdict")
@@ -133,7 +139,8 @@ async def test_board_finalized_and_proof_verified_in_browser(tmp_path: Path) -> 
             )
             await page.screenshot(path=str(ARTIFACTS / "proof-verified.png"), full_page=True)
             assert verdict == "ok", checks
-            assert len(checks) == 8 and all(c.startswith("ok") for c in checks), checks
+            # Nine checks: the certificate chains to the orgs' CAs included.
+            assert len(checks) == 9 and all(c.startswith("ok") for c in checks), checks
 
             # Tampering is caught in the browser as well: a changed amount breaks the proof.
             tampered = await page.evaluate(
@@ -142,7 +149,8 @@ async def test_board_finalized_and_proof_verified_in_browser(tmp_path: Path) -> 
                     {headers: {Authorization: 'Bearer ' + ALPage.state.token}});
                   const proof = await res.json();
                   proof.event.record.payload.amount = 1;
-                  return (await AL.verifyProof(proof)).filter(c => !c.ok).map(c => c.name);
+                  const verdict = await ALPage.verifyProof(proof);
+                  return verdict.checks.filter(c => !c.ok).map(c => c.name);
                 }""",
                 [channel, int(web_bid)],
             )

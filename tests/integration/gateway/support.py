@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -208,12 +209,14 @@ async def running_gateway(
     trust: EmbeddedCA | TrustStore,
     *,
     configure: Callable[[web.Application], None] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[RunningGateway]:
     """The gateway app served on a loopback port for the duration of the block.
 
     ``trust``: the CA whose MSPs the gateway trusts, or a ready trust store;
-    ``configure`` may set the app up further before it starts.
+    ``configure`` may set the app up further before it starts; with
+    ``ssl_context`` it serves HTTPS and the URL is ``https://localhost:<port>``.
     """
     verifier = trust.trust_store() if isinstance(trust, EmbeddedCA) else trust
     app = create_app(settings, verifier=verifier, ledger="embedded", **kwargs)
@@ -221,13 +224,14 @@ async def running_gateway(
         configure(app)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     server = site._server
     assert server is not None
     port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield RunningGateway(f"http://127.0.0.1:{port}", app, runner)
+        origin = f"https://localhost:{port}" if ssl_context else f"http://127.0.0.1:{port}"
+        yield RunningGateway(origin, app, runner)
     finally:
         await runner.cleanup()
         await asyncio.sleep(0)

@@ -1,0 +1,107 @@
+"""Live revocation with Fabric CA on the native network: a member connected to two gateway
+processes is kicked from both within a second of the org CA's new CRL, and every
+later call is refused (the embedded CA's twin is test_revocation.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.app import trust_store_from_settings
+from gateway.client import GatewayRefused, MemberClient
+from gateway.config import Settings
+from gateway.ledger.profile import NetworkProfile
+from tests.conftest import FabricSession
+from tests.integration.gateway.support import RunningGateway, make_settings, running_gateway
+from tests.integration.gateway.test_revocation import _wait_for
+
+pytestmark = pytest.mark.fabric
+
+
+def _settings(home: Path, url: str, key: str, profile: NetworkProfile) -> Settings:
+    import dataclasses
+
+    base = make_settings(home, url, token_secret=key)
+    assert profile.network_dir is not None
+    return dataclasses.replace(
+        base,
+        ledger=dataclasses.replace(base.ledger, kind="fabric"),
+        anchoring=dataclasses.replace(
+            base.anchoring, profile=str(profile.network_dir / "profile.json")
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _two_gateways(home: Path, profile: NetworkProfile) -> AsyncIterator[list[RunningGateway]]:
+    url = f"sqlite:///{home / 'shared.db'}"
+    key = secrets.token_hex(32)
+    async with contextlib.AsyncExitStack() as stack:
+        gateways = []
+        for name in ("gw1", "gw2"):
+            settings = _settings(home / name, url, key, profile)
+            # Each process trusts the orgs' MSP folders (cacerts/, crls/) on its own.
+            trust = trust_store_from_settings(settings)
+            gateways.append(await stack.enter_async_context(running_gateway(settings, trust)))
+        yield gateways
+
+
+async def test_a_fabric_ca_revocation_kicks_the_member_from_both_gateways(
+    tmp_path: Path,
+    fabric_session: FabricSession,
+    enroll_identity: Callable[..., Path],
+) -> None:
+    profile = fabric_session.profile
+    name = f"rita-{uuid.uuid4().hex[:8]}"
+    rita_msp = enroll_identity(profile, "Org2", name, "member")
+    assert profile.orgs[1].msp_dir is not None
+    crl = profile.orgs[1].msp_dir / "crls" / "crl.pem"
+    async with _two_gateways(tmp_path, profile) as (gw1, gw2):
+        rita1 = MemberClient.from_msp(gw1.url, rita_msp, "Org2MSP")
+        rita2 = MemberClient.from_msp(gw2.url, rita_msp, "Org2MSP")
+        try:
+            for c in (rita1, rita2):
+                await c.connect()
+                await c.join("auction-1")
+            old = rita1.session
+            started = time.monotonic()
+            # The CRL file only (the channel config update is not what the gateway reads).
+            revoke = asyncio.get_running_loop().run_in_executor(
+                None, lambda: fabric_session.network.revoke("Org2", name, channel=False)
+            )
+            kicks = await asyncio.gather(
+                _wait_for(rita1, "session_expired", 15.0),
+                _wait_for(rita2, "session_expired", 15.0),
+            )
+            kicked_at = time.time()
+            await revoke
+            total = time.monotonic() - started
+            after_crl = kicked_at - crl.stat().st_mtime
+            print(
+                f"Fabric CA revoke command to kick: {total * 1000:.0f} ms; "
+                f"CRL written to kick on both gateways: {after_crl * 1000:.0f} ms"
+            )
+            assert after_crl < 1.0
+            assert all(k["reason"] == "certificate_revoked" for k in kicks)
+            for gw in (gw1, gw2):
+                rita1.url = gw.url
+                rita1.session = old
+                with pytest.raises(GatewayRefused) as rest:
+                    await rita1.get("/events/auction-1?after=0")
+                assert rest.value.remote_code == "AL1509"
+                with pytest.raises(GatewayRefused):
+                    await rita1.refresh()
+                rita1.session = None
+                with pytest.raises(GatewayRefused) as login:
+                    await rita1.login()
+                assert login.value.remote_code == "AL1206"
+        finally:
+            for c in (rita1, rita2):
+                await c.close()
