@@ -107,11 +107,13 @@ class RawSocketIO:
             if kind == "close":
                 return out
 
-    async def until_ack(self, ack_id: int) -> tuple[list[dict[str, Any]], Any]:
+    async def until_ack(
+        self, ack_id: int, timeout: float = 10.0
+    ) -> tuple[list[dict[str, Any]], Any]:
         """The stored events received until the ack ``ack_id``, and that ack's body."""
         events: list[dict[str, Any]] = []
         while True:
-            kind, body = await self.packet()
+            kind, body = await self.packet(timeout)
             if kind == "event" and body[0] == "event":
                 events.append(body[1])
             elif kind == "ack" and body[0] == ack_id:
