@@ -57,6 +57,7 @@ from gateway.context import (
     MarketplaceSlot,
 )
 from gateway.errors import ConfigError
+from gateway.events.admission import Admission, AdmissionLimits
 from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.model import NewEvent
@@ -227,7 +228,11 @@ def create_app(
         [ConfigPolicy(gs.authz_rules, gs.authz_emit_roles)], gs.authz_cache_ttl_s, clock
     )
     pipeline = EventPipeline(
-        events, max_batch=gs.commit_max_batch, queue_limit=gs.commit_queue_limit, metrics=metrics
+        events,
+        max_batch=gs.commit_max_batch,
+        queue_limit=gs.commit_queue_limit,
+        metrics=metrics,
+        admission=Admission(AdmissionLimits.from_settings(gs)),
     )
     limits = IntakeLimits.from_settings(gs)
     hub = Hub(

@@ -146,12 +146,28 @@ class GatewaySettings:
     emit_connection_burst: int = 4000
     # Group commit: at most this many events per transaction.
     commit_max_batch: int = 1024
-    # Events waiting for a commit beyond which new ones are refused (AL1607).
-    commit_queue_limit: int = 50000
+    # Admission (gateway/events/admission.py): a new event is refused at once with
+    # Overloaded (AL1607, retry_after in ms) when this many events wait for a commit,
+    commit_queue_limit: int = 20000
+    # or the oldest event not yet acknowledged (queued or in the commit in flight)
+    # has waited this long (0: off),
+    admission_max_queue_wait_ms: int = 40
+    # or the event loop runs this late (0: off): the CPU is full and the excess
+    # would otherwise wait, unseen, in the sockets.
+    admission_max_loop_lag_ms: int = 30
+    # The smallest retry_after a refusal suggests; it grows with the backlog.
+    admission_retry_after_ms: int = 100
     # SQLite synchronous pragma: FULL makes each commit durable on power loss.
     sqlite_synchronous: str = "FULL"
-    # A client whose unsent output exceeds this is disconnected (slow consumer).
+    # A client whose unsent output exceeds this is disconnected (slow consumer,
+    # AL1005: a slow_consumer event, then the close; it resumes from its last seq).
     client_buffer_limit_bytes: int = 8 * 1024 * 1024
+    # Live events held for a client while its catch-up is sent, beyond which it is
+    # disconnected the same way.
+    client_buffer_limit_packets: int = 20000
+    # How long a disconnected slow consumer may still read what was buffered for it
+    # (its slow_consumer notice last) before its socket is cut.
+    slow_consumer_grace_ms: int = 1000
     # Stored events sent per page when a client catches up on join.
     catchup_page: int = 1000
     # Run Alembic migrations to head when the gateway starts.

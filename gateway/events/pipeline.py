@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from gateway.errors import AnchorlineError
-from gateway.events.errors import Overloaded, StoreUnavailable
+from gateway.events.admission import Admission, AdmissionLimits
+from gateway.events.errors import StoreUnavailable
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.model import AppendResult, NewEvent, StoredEvent
 
@@ -52,6 +53,7 @@ class _Entry:
     item: NewEvent
     on_done: DoneCallback
     origin: object
+    queued: float
 
 
 class EventPipeline:
@@ -64,10 +66,16 @@ class EventPipeline:
         max_batch: int,
         queue_limit: int,
         metrics: GatewayMetrics,
+        admission: Admission | None = None,
     ) -> None:
         self._repo = repo
         self._max_batch = max(1, max_batch)
-        self._queue_limit = queue_limit
+        # Without an explicit admission policy only the queue bound applies.
+        self._admission_policy = (
+            admission
+            if admission is not None
+            else Admission(AdmissionLimits(queue_limit, max_queue_wait_ms=0, max_loop_lag_ms=0))
+        )
         self._metrics = metrics
         self._queue: deque[_Entry] = deque()
         self._wake = asyncio.Event()
@@ -76,6 +84,7 @@ class EventPipeline:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._busy = False
+        self._inflight_since = 0.0
         self._idle = asyncio.Event()
 
     @property
@@ -92,18 +101,32 @@ class EventPipeline:
         :class:`~gateway.errors.AnchorlineError` (the trust path's backlog limit)."""
         self._admission.append(check)
 
+    @property
+    def admission(self) -> Admission:
+        """The admission policy (its limits and refusal counts)."""
+        return self._admission_policy
+
+    def admit(self) -> None:
+        """Refuse one more event now, before it costs anything, when the gateway is over
+        its capacity: raises :class:`~gateway.events.errors.Overloaded` (AL1607) with
+        ``details["retry_after"]`` in ms (see :mod:`gateway.events.admission`)."""
+        queue = self._queue
+        # The oldest event not yet acknowledged: in the commit in flight, or queued.
+        since = self._inflight_since if self._busy else (queue[0].queued if queue else None)
+        oldest = time.perf_counter() - since if since is not None else 0.0
+        self._admission_policy.check(len(queue), oldest)
+
     def submit(self, item: NewEvent, on_done: DoneCallback, origin: object = None) -> None:
         """Queue ``item``; ``on_done`` is called once, after its commit or its failure.
 
-        Raises :class:`Overloaded` at once when the queue is at its limit.
+        Raises :class:`Overloaded` at once when :meth:`admit` refuses.
         """
         if self._closing:
             raise StoreUnavailable("the gateway is shutting down: retry on another gateway")
-        if len(self._queue) >= self._queue_limit:
-            raise Overloaded("the gateway is overloaded: retry after a short pause")
+        self.admit()
         for check in self._admission:
             check(item)
-        self._queue.append(_Entry(item, on_done, origin))
+        self._queue.append(_Entry(item, on_done, origin, time.perf_counter()))
         self._wake.set()
 
     def withdraw(
@@ -128,10 +151,12 @@ class EventPipeline:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-pipeline")
+        self._admission_policy.start()
 
     async def stop(self) -> None:
         """Commit what is queued, then stop."""
         self._closing = True
+        self._admission_policy.stop()
         self._wake.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -155,6 +180,7 @@ class EventPipeline:
             batch = [self._queue.popleft() for _ in range(count)]
             self._metrics.commit_queue_depth = len(self._queue)
             self._busy = True
+            self._inflight_since = batch[0].queued
             try:
                 await self._commit(batch)
             finally:

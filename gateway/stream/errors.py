@@ -11,3 +11,12 @@ class UnsupportedEngineIO(AnchorlineError):
 
     code = "AL1004"
     http_status = 500
+
+
+class SlowConsumer(AnchorlineError):
+    """A client did not read its events fast enough: its unsent output passed the
+    gateway's bound, so it is disconnected (after a ``slow_consumer`` notice) and
+    resumes from its last seq with ``resume``."""
+
+    code = "AL1005"
+    http_status = 503

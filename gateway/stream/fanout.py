@@ -90,7 +90,8 @@ class LocalFanOut:
 
     A subscriber still in catch-up for the channel gets the packets held
     back (the hub sends them after the stored ones); one whose socket buffer
-    grows past ``buffer_limit`` bytes is handed to ``on_slow``.
+    grows past ``buffer_limit`` bytes, or that has more than ``held_limit``
+    packets held back, is handed to ``on_slow``.
     """
 
     def __init__(
@@ -100,10 +101,12 @@ class LocalFanOut:
         buffer_limit: int,
         metrics: GatewayMetrics,
         on_slow: Callable[[Connection], None],
+        held_limit: int = 20000,
         on_kick: Callable[[Kick], object] | None = None,
     ) -> None:
         self._rooms = rooms
         self._limit = buffer_limit
+        self._held_limit = held_limit
         self._metrics = metrics
         self._on_slow = on_slow
         self._on_kick = on_kick
@@ -146,6 +149,8 @@ class LocalFanOut:
             if conn.buffering is not None and channel in conn.buffering:
                 held = conn.buffering[channel]
                 held.extend(mine if mine is not None else ((p.seq, p.packet) for p in packets))
+                if len(held) > self._held_limit:
+                    slow.append(conn)
                 continue
             if mine is None:
                 backlog = conn.write_many(everything, joined)
@@ -159,7 +164,6 @@ class LocalFanOut:
                 slow.append(conn)
         self._metrics.deliveries += delivered
         for conn in slow:
-            log.info("disconnecting slow consumer %s (%s)", conn.sid, conn.principal.fingerprint)
             self._on_slow(conn)
 
 

@@ -33,6 +33,13 @@ def ws_text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
+def ws_close_frame(status: int, reason: str) -> bytes:
+    """An unmasked WebSocket close frame with ``status`` and a short ``reason`` (RFC 6455
+    §5.5.1: at most 123 bytes of reason)."""
+    payload = struct.pack("!H", status) + reason.encode("utf-8")[:123]
+    return bytes((0x88, len(payload))) + payload
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outgoing:
     """One Socket.IO packet in both forms a connection may need.

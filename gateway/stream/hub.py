@@ -25,7 +25,9 @@ Client → server events (all answer through the Socket.IO acknowledgement):
 
 Server → client: ``event`` (a stored event, see ``StoredEvent.to_wire``),
 ``status`` (``{channel, seqs, status, tx_id, block_number}``), ``kicked``
-(``{channel, code, message}``, access lost), ``session_expired``
+(``{channel, code, message}``, access lost), ``slow_consumer`` (``{code:
+AL1005, message}``, then the connection closes: the client read too slowly
+and resumes from its last seq), ``session_expired``
 (``{reason, code, message}``; reason ``expired``, ``revoked`` (logout) or
 ``certificate_revoked``, then the connection is closed), ``error``
 (``{code, message, id?}`` for emits sent without acknowledgement).
@@ -59,6 +61,7 @@ from gateway.events.errors import (
     EmitRateLimited,
     MalformedEvent,
     NotJoined,
+    Overloaded,
 )
 from gateway.events.intake import IntakeLimits, emit_denied, intake
 from gateway.events.metrics import GatewayMetrics
@@ -67,6 +70,7 @@ from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
 from gateway.logs import log_context
 from gateway.store.events import EventRepository
+from gateway.stream.errors import SlowConsumer
 from gateway.stream.fanout import FanOut, Kick, LocalFanOut, RoomPacket, select_fanout
 from gateway.stream.frames import (
     IncomingEvent,
@@ -84,6 +88,7 @@ _SLOW_EVENTS = frozenset(("join", "leave", "resume", "refresh"))
 
 def _error_body(exc: AnchorlineError) -> dict[str, Any]:
     body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    # A refusal that says when to come back (Overloaded) carries it in the ack.
     retry_after = exc.details.get("retry_after")
     if retry_after is not None:
         body["retry_after"] = retry_after
@@ -207,6 +212,7 @@ class Hub:
             LocalFanOut(
                 self.rooms,
                 buffer_limit=settings.client_buffer_limit_bytes,
+                held_limit=settings.client_buffer_limit_packets,
                 metrics=metrics,
                 on_slow=self._drop_slow,
                 on_kick=self.apply_kick,
@@ -333,6 +339,8 @@ class Hub:
             self._identity_budget.take(conn.principal.fingerprint)
             if raw is None:
                 raise MalformedEvent("emit exactly one event object")
+            # Above capacity the excess is refused here, before the signature check.
+            self._pipeline.admit()
             item = intake(conn.principal, raw, self._limits, conn, self._clock())
             ack_id = incoming.ack_id
             accepted_id = item.event.id
@@ -354,9 +362,16 @@ class Hub:
         """The refusal of an emit: its ack, or an ``error`` event when it asked for none."""
         body: dict[str, Any] = {"id": shown_id, "error": _error_body(exc)}
         if ack_id is not None:
-            self._reply(conn, ack_id, body)
+            packet = ack_packet(ack_id, body)
         else:
-            self._send(conn, event_packet("error", {**body["error"], "id": shown_id}))
+            packet = event_packet("error", {**body["error"], "id": shown_id})
+        if isinstance(exc, Overloaded):
+            # Above capacity most emits are refused: they leave with the acks of
+            # commits, one write per connection per loop turn, since a write each
+            # would cost more than refusing saves.
+            self._queue_ack(conn, packet)
+        else:
+            self._send(conn, packet)
 
     def _emit_done(
         self,
@@ -391,12 +406,15 @@ class Hub:
             packet = event_packet("error", {**body["error"], "id": event_id})
         else:
             return
-        # Acks of one commit leave together, one write per connection, before
-        # the commit's broadcast (see _flush_acks).
+        self._queue_ack(conn, packet)
+        self._metrics.ack_latency.observe(time.perf_counter() - received)
+
+    def _queue_ack(self, conn: Connection, packet: Outgoing) -> None:
+        # Acks of one commit (and refusals of one loop turn) leave together, one
+        # write per connection, before the commit's broadcast (see _flush_acks).
         if not self._acks:
             asyncio.get_running_loop().call_soon(self._flush_acks)
         self._acks.setdefault(conn, []).append(packet)
-        self._metrics.ack_latency.observe(time.perf_counter() - received)
 
     def _flush_acks(self) -> None:
         if not self._acks:
@@ -405,8 +423,7 @@ class Hub:
         limit = self._settings.client_buffer_limit_bytes
         for conn, packets in acks.items():
             if not conn.closed and conn.write_many(packets) > limit:
-                self._metrics.slow_consumer_disconnects += 1
-                self._close(conn, abort=True)
+                self._drop_slow(conn)
 
     def _broadcast_committed(self, committed: Sequence[Committed]) -> None:
         """Pipeline listener: fan a commit's new events out, senders excluded.
@@ -428,8 +445,25 @@ class Hub:
             self._fanout.deliver(channel, packets)
 
     def _drop_slow(self, conn: Connection) -> None:
+        """Disconnect a client whose unsent output passed the bound, saying why.
+
+        The ``slow_consumer`` notice (``{code: AL1005, message}``, see
+        :class:`SlowConsumer`) is written after everything already buffered,
+        then the adapter closes the connection, flushing for at most its grace
+        period. The connection leaves its rooms at once, so nothing more is
+        written to it and its memory stays at the bound; the client resumes
+        from the last seq it received with ``resume``.
+        """
+        if conn.closed:
+            return
         self._metrics.slow_consumer_disconnects += 1
+        log.info("disconnecting slow consumer %s (%s)", conn.sid, conn.principal.fingerprint)
+        notice = SlowConsumer(
+            "you did not read fast enough: reconnect and resume from the last seq you received"
+        )
+        conn.write(event_packet("slow_consumer", _error_body(notice)))
         self._close(conn, abort=True)
+        self.disconnected(conn.eio_sid)
 
     def publish_status(self, change: StatusChange) -> None:
         """Push a trust-path status change to the channel's subscribers."""
@@ -689,8 +723,7 @@ class Hub:
 
     def _send(self, conn: Connection, packet: Outgoing) -> None:
         if not conn.closed and conn.write(packet) > self._settings.client_buffer_limit_bytes:
-            self._metrics.slow_consumer_disconnects += 1
-            self._close(conn, abort=True)
+            self._drop_slow(conn)
 
     def _reply(self, conn: Connection, ack_id: int, body: Any) -> None:
         self._send(conn, ack_packet(ack_id, body))

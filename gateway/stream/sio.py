@@ -44,7 +44,7 @@ from gateway.auth.errors import AuthError
 from gateway.config import GatewaySettings
 from gateway.errors import JsonRefused
 from gateway.stream.errors import UnsupportedEngineIO
-from gateway.stream.frames import WIRE_LIMITS, Outgoing, parse_event_packet
+from gateway.stream.frames import WIRE_LIMITS, Outgoing, parse_event_packet, ws_close_frame
 from gateway.stream.hub import Connection, Hub
 from gateway.stream.protocol import SOCKETIO_PATH
 
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 FastHandler = Callable[[str, Any], Awaitable[None]]
 # Messages one connection may have handled before its reader lets others run.
 _FAIR_SHARE = 16
+
+# 1013 "try again later" (RFC 6455 §7.4.1 registry): the client may reconnect.
+_SLOW_CLOSE = ws_close_frame(1013, "slow consumer")
 
 
 async def _serve_websocket(
@@ -205,13 +208,15 @@ class EngineIOInternals:
         transport: asyncio.WriteTransport | None = getattr(writer, "transport", None)
         return transport
 
-    def enqueue(self, server: socketio.AsyncServer, eio_sid: str, sio_text: str) -> bool:
-        """Put a Socket.IO packet on Engine.IO's queue; ``False`` when the socket is gone."""
+    def enqueue(self, server: socketio.AsyncServer, eio_sid: str, sio_text: str) -> int | None:
+        """Put a Socket.IO packet on Engine.IO's queue; returns the packets now queued,
+        ``None`` when the socket is gone."""
         eio_socket = server.eio.sockets.get(eio_sid)
         if eio_socket is None or eio_socket.closed:
-            return False
+            return None
         eio_socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=sio_text))
-        return True
+        queued: int = eio_socket.queue.qsize()
+        return queued
 
 
 def _make_driver(registry: dict[str, web.WebSocketResponse], fast: FastHandler) -> type:
@@ -295,6 +300,7 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
             engineio_logger=False,
         )
         self.hub = hub
+        self._slow_grace_s = settings.slow_consumer_grace_ms / 1000
         self._eio_of: dict[str, str] = {}
         self._internals.install(self, self._handle_eio_message)
         self.on("connect", self._on_connect)
@@ -368,15 +374,25 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
     def _fallback(self, conn: Connection, out: Outgoing) -> int:
         if self._upgrade(conn):
             return conn.write(out)
-        if not self._internals.enqueue(self, conn.eio_sid, out.sio):
+        queued = self._internals.enqueue(self, conn.eio_sid, out.sio)
+        if queued is None:
             conn.closed = True
-        return 0
+            return 0
+        # Engine.IO's queue counts packets, not bytes: estimate its backlog from
+        # this packet's size, so the slow-consumer bound holds for long-polling too.
+        return queued * len(out.frame)
 
     async def _close(self, conn: Connection, abort: bool) -> None:
         transport = conn.transport
         if abort and transport is not None:
-            # A slow consumer: drop its backlog instead of waiting to flush it.
-            transport.abort()
+            # A slow consumer: no more reads from it, what is buffered (its
+            # slow_consumer notice last) and a close frame flushed, and the socket
+            # cut after the grace period if it still does not read, so its
+            # backlog is held for a bounded time only (Engine.IO's disconnect
+            # would wait for the backlog to drain).
+            transport.write(_SLOW_CLOSE)
+            transport.close()
+            asyncio.get_running_loop().call_later(self._slow_grace_s, transport.abort)
             return
         try:
             await self.disconnect(conn.sid)

@@ -119,7 +119,11 @@ async def test_revoked_member_is_kicked_from_both_gateways_within_a_second(
 async def test_emits_in_flight_of_a_revoked_member_are_refused(tmp_path: Path) -> None:
     ca = EmbeddedCA(tmp_path / "ca")
     rita_msp = ca.enroll("Org2", "rita", "member")
-    settings = make_settings(tmp_path / "gw", f"sqlite:///{tmp_path / 'events.db'}")
+    # The commit is held on purpose: admission's wait rule would refuse the emits
+    # queued behind it (see docs/overload.md), and this test is about withdrawing them.
+    settings = make_settings(
+        tmp_path / "gw", f"sqlite:///{tmp_path / 'events.db'}", admission_max_queue_wait_ms=0
+    )
     async with running_gateway(settings, ca) as gw:
         ctx = gw.app[CONTEXT]
         rita = MemberClient.from_msp(gw.url, rita_msp, "Org2MSP")
