@@ -46,7 +46,8 @@ class EmitBudget:
 
     def take(self, key: str) -> None:
         """Spend one token of ``key``; raises :class:`EmitRateLimited` with
-        ``retry_after`` (seconds until a token is back) when none is left."""
+        ``retry_after`` (whole milliseconds until a token is back, like Overloaded's)
+        when none is left."""
         if self._rate <= 0:
             return
         now = self._now()
@@ -60,10 +61,10 @@ class EmitBudget:
         bucket[1] = now
         if tokens < 1.0 - 1e-9:  # float refill must not miss a token by an ulp
             bucket[0] = tokens
-            retry = math.ceil((1.0 - tokens) / self._rate * 1000) / 1000
+            retry = max(1, math.ceil((1.0 - tokens) / self._rate * 1000))
             raise EmitRateLimited(
                 f"too many events from this {self._what} (at most {self._rate:g}/s, bursts of "
-                f"{self._burst:g}): retry after {retry} s",
+                f"{self._burst:g}): retry after {retry} ms",
                 retry_after=retry,
             )
         bucket[0] = max(0.0, tokens - 1.0)

@@ -74,7 +74,7 @@ class EventUnreadable(EventError):
 
 class EmitRateLimited(EventError):
     """An identity or a connection used up its emit budget; ``details.retry_after``
-    says in how many seconds the next event will be accepted."""
+    says in how many milliseconds the next event will be accepted."""
 
     code = "AL1610"
     http_status = 429

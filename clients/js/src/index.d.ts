@@ -8,7 +8,7 @@ export class AnchorlineError extends Error {
   readonly reason: string;
   /** The HTTP status, for REST refusals. */
   readonly status?: number;
-  /** Extra fields of the gateway's error body (e.g. `retry_after_s`, `field`, `id`, `seq`). */
+  /** Extra fields of the gateway's error body (e.g. `retry_after` in ms for AL1607/AL1610, `retry_after_s` for AL1510, `field`, `id`, `seq`). */
   readonly details: Record<string, unknown>;
   static fromBody(body: unknown, status?: number): AnchorlineError;
 }
