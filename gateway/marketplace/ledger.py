@@ -14,13 +14,16 @@ must be signed by that member.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gateway.identity.msp import Identity
 from gateway.identity.signing import Signer
 from gateway.ledger.client import Timeouts
-from gateway.ledger.connection import LedgerConnection
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.transport import GatewayTransport
+
+if TYPE_CHECKING:  # the connection module reads settings; the marketplace does not
+    from gateway.ledger.connection import LedgerConnection
 
 
 class LedgerHandle:
