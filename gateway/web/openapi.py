@@ -61,7 +61,7 @@ _TX_ID = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
 }
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _SIGNATURE_BODY = {
     "type": "object",
     "required": ["signature"],
