@@ -230,3 +230,30 @@ async def _wait_closed(client: MemberClient, auction_id: str) -> dict[str, Any]:
             return state
         await asyncio.sleep(0.1)
     raise AssertionError(f"auction {auction_id} did not close")
+
+
+async def test_emits_into_an_auction_channel_of_unknown_state_are_refused(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    cast = _cast(settings)
+    async with gateway_run(settings) as gw, member(gw.url, cast.seller, "Org1MSP") as seller:
+        closes_at = now_ms() + 60_000
+        await open_auction(seller, "blurred", item="Lot 1", closes_at_ms=closes_at, reserve=5)
+        async with gw.app[CONTEXT].engine.begin() as conn:
+            # A row the next start cannot read back (as after a botched manual edit).
+            await conn.execute(
+                update(market_auctions)
+                .where(market_auctions.c.auction_id == "blurred")
+                .values(state="unheard-of")
+            )
+    async with gateway_run(settings) as gw, member(gw.url, cast.ann, "Org2MSP") as ann:
+        await ann.join("auction-blurred")
+        refused = await bid(ann, "auction-blurred", 50)
+        assert refused.error is not None and refused.error["code"] == "AL1912", refused
+        # A channel named like an auction's, with no auction behind it.
+        await ann.join("auction-nobody")
+        missing = await bid(ann, "auction-nobody", 50)
+        assert missing.error is not None and missing.error["code"] == "AL1901", missing
+        events = await _channel_events(gw, "auction-blurred")
+        assert [e.type for e in events] == ["auction.open"]
