@@ -68,6 +68,7 @@ from gateway.ledger.connection import LedgerConnection, ledger_kind, open_ledger
 from gateway.ledger.connection_profile import load_profile
 from gateway.marketplace.ledger import handle_from_anchoring
 from gateway.marketplace.service import MarketplaceService
+from gateway.store.auctions import AuctionRepository
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
@@ -477,6 +478,7 @@ async def _marketplace(app: web.Application) -> AsyncIterator[None]:
         pipeline=ctx.pipeline,
         events=ctx.events,
         identities=ctx.auth,
+        store=AuctionRepository(ctx.engine),
         limits=ctx.limits,
         ledger=ledger,
         evidence=runtime.evidence if runtime else None,

@@ -23,8 +23,11 @@ CLOSED_TYPE: Final = "auction.closed"
 SETTLEMENT_TYPE: Final = "settlement.status"
 _ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,40}\Z")
 _MAX_AMOUNT: Final = 10**15
-#: Longest auction the gateway runs (its deadline timer lives in memory).
+#: Longest auction the gateway runs.
 MAX_DURATION_MS: Final = 7 * 24 * 3600 * 1000
+#: Channels that carry auctions: an event is accepted into one only while its auction
+#: is known to the gateway (see :meth:`gateway.marketplace.service.MarketplaceService.admit`).
+AUCTION_CHANNEL_PREFIXES: Final = ("auction-", "premium-")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +67,11 @@ class Terms:
 
 def channel_of(auction_id: str, premium: bool) -> str:
     return f"{'premium' if premium else 'auction'}-{auction_id}"
+
+
+def is_auction_channel(channel: str) -> bool:
+    """Whether ``channel`` is named like an auction's (``auction-<id>``, ``premium-<id>``)."""
+    return channel.startswith(AUCTION_CHANNEL_PREFIXES)
 
 
 def _amount(value: object, field: str) -> int:
@@ -185,8 +193,15 @@ class Auction:
         return bid
 
     def close(self, now_ms: int) -> Bid | None:
-        """Close the auction (idempotent); the winning bid, if any."""
+        """Close the auction at ``now_ms`` (idempotent); the winning bid, if any.
+
+        A bid received at or after ``now_ms`` does not count (it matters when an
+        auction is closed before its deadline).
+        """
         if not self.closed:
+            for bid in self.bids:
+                if bid.valid and bid.received_ms >= now_ms:
+                    bid.valid, bid.reason = False, "received after the auction closed"
             self.closed = True
             self.closed_at_ms = now_ms
             self.winner = self.best()

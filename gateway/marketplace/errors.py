@@ -82,3 +82,17 @@ class SignedBytesMismatch(MarketplaceError):
 
     code = "AL1911"
     http_status = 400
+
+
+class MarketStateUnknown(MarketplaceError):
+    """The auction behind a channel is not loaded (the gateway is starting, or its stored
+    state could not be read): the event was not accepted; retry shortly."""
+
+    code = "AL1912"
+    http_status = 503
+
+
+class InvalidQuery(MarketplaceError):
+    """A listing's query parameter is out of range (state, limit, after)."""
+
+    code = "AL1913"

@@ -14,8 +14,24 @@ its own for live events:
 - at the deadline the service closes the auction: its
   :class:`ClosedAuctionPolicy` refuses further emits to the channel (the
   authorizer is invalidated for the channel, so the hub refuses the next bid
-  with AL1505), then it publishes ``auction.closed`` with the winner, signed
+  with AL1511), then it publishes ``auction.closed`` with the winner, signed
   by the gateway's identity, stored and anchored like any event;
+- every auction is kept in the gateway's database (:class:`~.records.AuctionStore`,
+  states in :mod:`.records`): at start the service rebuilds each auction from
+  its record and its bids (read back from the event store), re-arms the
+  deadline timers, closes the auctions whose deadline passed while the
+  gateway was down, and finishes a close that was under way. The winner is
+  decided once, from the stored bids received before the deadline
+  (``closed_at`` is the deadline), so it is the same whether the gateway
+  stayed up or not; the close event is chosen (id, ``client_ts``, payload)
+  and recorded before it is published, so publishing it again stores
+  nothing twice;
+- :meth:`MarketplaceService.admit` (a pipeline admission check) accepts an
+  event into an ``auction-*`` or ``premium-*`` channel only while that
+  channel's auction is known: before the auctions are loaded, or when a
+  channel's record could not be read, it refuses with
+  :class:`~.errors.MarketStateUnknown` (AL1912); a channel without an auction
+  is refused with :class:`~.errors.AuctionNotFound` (AL1901);
 - settlement goes through :class:`~gateway.marketplace.prepared.PreparedTransactions`:
   the gateway builds ``settlement:Propose/Accept/Settle`` for the buyer or the
   seller, who sign them; each VALID commit is published as
@@ -25,17 +41,19 @@ its own for live events:
 
 The service is built by the composition root (:mod:`gateway.app`) from narrow
 collaborators (the authorizer, the event pipeline, the event log, the
-identities table, the intake limits, the ledger handle and the trust path's
-evidence); it imports nothing of the web or Socket.IO layers.
+identities table, the auction store, the intake limits, the ledger handle and
+the trust path's evidence); it imports nothing of the web or Socket.IO layers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,8 +63,9 @@ from gateway.auth.authorizer import Action, Authorizer, Decision
 from gateway.auth.principal import Principal
 from gateway.clock import now_ms
 from gateway.errors import AnchorlineError
+from gateway.events.errors import StoreUnavailable
 from gateway.events.intake import GATEWAY_AUTHORITY, IntakeLimits, intake, intake_authorized
-from gateway.events.model import AppendResult, NewEvent
+from gateway.events.model import AppendResult, NewEvent, StoredEvent
 from gateway.events.pipeline import EventPipeline
 from gateway.events.signed import sign_event
 from gateway.identity.certificates import role as certificate_role
@@ -58,20 +77,33 @@ from gateway.marketplace.auctions import (
     OPEN_TYPE,
     SETTLEMENT_TYPE,
     Auction,
+    Bid,
     Party,
+    is_auction_channel,
     parse_terms,
 )
 from gateway.marketplace.errors import (
     AuctionNotFound,
     InvalidAuction,
+    InvalidQuery,
     LedgerNotReady,
     MarketplaceError,
+    MarketStateUnknown,
     NotAnchoredYet,
     NotAParty,
     NoWinner,
 )
 from gateway.marketplace.ledger import LedgerHandle
 from gateway.marketplace.prepared import PreparedTransactions, PreparedTx
+from gateway.marketplace.records import (
+    SETTLEMENT_AWAITING,
+    SETTLEMENT_STATES,
+    AuctionRecord,
+    AuctionStore,
+    BrokenRecord,
+    PlannedEvent,
+    Winner,
+)
 
 if TYPE_CHECKING:
     from gateway.anchoring.evidence import Evidence
@@ -86,12 +118,21 @@ _STATE_OF = {
     "settlement:Accept": "Accepted",
     "settlement:Settle": "Settled",
 }
+_REPLAY_PAGE = 500
+# A failed load, close or publication is tried again after this long, doubling up to
+# the cap; a gateway that stops meanwhile resumes from the stored state at its next start.
+_RETRY_FIRST_S = 1.0
+_RETRY_MAX_S = 30.0
+_CLOSE_ATTEMPTS = 20
+MAX_LISTING = 500
 
 
 class EventLog(Protocol):
     """What the service reads of the event store."""
 
     async def last_seq(self, channel: str) -> int: ...
+
+    async def after(self, channel: str, after_seq: int, limit: int) -> list[StoredEvent]: ...
 
 
 class Identities(Protocol):
@@ -113,17 +154,38 @@ class Identities(Protocol):
 
 
 class ClosedAuctionPolicy:
-    """Refuses emits to the channel of an auction that has closed."""
+    """Refuses emits to the channel of an auction that has closed.
+
+    It also loads, on first use, an auction another gateway process opened
+    (the database is shared): a member joins a channel before emitting to it,
+    so the auction is known here before its first bid arrives.
+    """
 
     def __init__(self, service: MarketplaceService) -> None:
         self._service = service
 
     async def decide(self, principal: Principal, channel: str, action: Action) -> Decision:
-        if action is Action.WRITE:
-            auction = self._service.by_channel.get(channel)
-            if auction is not None and auction.closed:
-                return Decision.DENY
+        if not is_auction_channel(channel):
+            return Decision.ABSTAIN
+        auction = await self._service.known(channel)
+        if action is Action.WRITE and auction is not None and auction.closed:
+            return Decision.DENY
         return Decision.ABSTAIN
+
+
+def _public_steps(settlement: dict[str, Any]) -> list[dict[str, Any]]:
+    history = settlement.get("history", [])
+    return [
+        {k: v for k, v in step.items() if k != "event"}
+        for step in history
+        if isinstance(step, dict)
+    ]
+
+
+def _public_settlement(settlement: dict[str, Any]) -> dict[str, Any]:
+    if not settlement:
+        return {}
+    return {**settlement, "history": _public_steps(settlement)}
 
 
 class MarketplaceService:
@@ -136,6 +198,7 @@ class MarketplaceService:
         pipeline: EventPipeline,
         events: EventLog,
         identities: Identities,
+        store: AuctionStore,
         limits: IntakeLimits,
         ledger: LedgerHandle | None,
         evidence: Evidence | None,
@@ -146,11 +209,23 @@ class MarketplaceService:
         self._pipeline = pipeline
         self._events = events
         self._identities = identities
+        self._store = store
         self._limits = limits
         self.ledger = ledger
         self._evidence = evidence
         self.auctions: dict[str, Auction] = {}
         self.by_channel: dict[str, Auction] = {}
+        # What the store holds of each known auction beyond the live board.
+        self._close_events: dict[str, PlannedEvent] = {}
+        self._close_seqs: dict[str, int] = {}
+        # Channels whose auction is being opened: only its open event may pass admit().
+        self._opening: dict[str, str] = {}
+        # Channels whose record could not be read back, with the reason.
+        self.unknown: dict[str, str] = {}
+        self.loaded = False
+        self._load_error = "the auctions are being loaded"
+        self._load_locks: dict[str, asyncio.Lock] = {}
+        self._close_locks: dict[str, asyncio.Lock] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._follower: asyncio.Task[None] | None = None
@@ -167,15 +242,23 @@ class MarketplaceService:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Plug into the seams, then load the stored auctions.
+
+        A failed load does not stop the gateway: auction channels refuse
+        events (AL1912) and the load is retried in the background.
+        """
         if self.grants is not None:
             self._authorizer.add_policy(self.grants, first=True)
         self._authorizer.add_policy(ClosedAuctionPolicy(self), first=True)
+        self._pipeline.add_admission_check(self.admit)
         self._pipeline.add_listener(self._on_committed)
         if self.ledger is not None:
             await self._record_own_identity()
             assert self.prepared is not None
             self.prepared.on_committed(self._on_ledger_commit)
             self._follower = asyncio.create_task(self._follow(), name="marketplace-grants")
+        if not await self._load():
+            self._spawn(self._reload(), "marketplace-reload")
 
     async def stop(self) -> None:
         for timer in self._timers.values():
@@ -189,6 +272,11 @@ class MarketplaceService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _follow(self) -> None:
         assert self.ledger is not None
@@ -229,9 +317,175 @@ class MarketplaceService:
             "gateway", identity.fingerprint, identity.msp_id, role, 2**62, identity.public_key
         )
 
+    # -- loading ---------------------------------------------------------------------------
+
+    async def _load(self) -> bool:
+        """Every stored auction rebuilt; False (and the reason kept) when the store failed."""
+        try:
+            records = await self._store.load_all()
+        except StoreUnavailable as exc:
+            self._load_error = f"the stored auctions could not be read: {exc.message}"
+            log.warning("marketplace: %s; retrying", self._load_error)
+            return False
+        for record in records:
+            await self._adopt(record)
+        self.loaded = True
+        log.info(
+            "marketplace: %d auction(s) loaded, %d open, %d unreadable",
+            len(self.auctions),
+            sum(1 for a in self.auctions.values() if not a.closed),
+            len(self.unknown),
+        )
+        return True
+
+    async def _reload(self) -> None:
+        delay = _RETRY_FIRST_S
+        while not self.loaded:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+            await self._load()
+        # A channel whose rebuild failed for a passing reason (the event store) is retried.
+        while self.unknown:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+            for channel in list(self.unknown):
+                await self._load_channel(channel)
+
+    async def known(self, channel: str) -> Auction | None:
+        """The auction of ``channel``, loading its record when another process opened it."""
+        auction = self.by_channel.get(channel)
+        if auction is not None or not self.loaded or channel in self._opening:
+            return auction
+        return await self._load_channel(channel)
+
+    async def _load_channel(self, channel: str) -> Auction | None:
+        lock = self._load_locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            if channel in self.by_channel:
+                return self.by_channel[channel]
+            try:
+                record = await self._store.by_channel(channel)
+            except StoreUnavailable as exc:
+                log.warning("marketplace: could not look up %s: %s", channel, exc.message)
+                return None
+            if record is None:
+                self.unknown.pop(channel, None)
+                return None
+            await self._adopt(record)
+            return self.by_channel.get(channel)
+
+    async def _adopt(self, record: AuctionRecord | BrokenRecord) -> None:
+        """Make a stored auction live: rebuilt board, timer, or the rest of its close."""
+        if isinstance(record, BrokenRecord):
+            self.unknown[record.channel] = f"its stored record is unreadable ({record.reason})"
+            log.error("marketplace: auction %s: %s", record.auction_id, record.reason)
+            return
+        channel = record.terms.channel
+        try:
+            if record.state == "opening":
+                resolved = await self._resolve_opening(record)
+                if resolved is None:
+                    return
+                record = resolved
+            auction = await self._rebuild(record)
+        except StoreUnavailable as exc:
+            self.unknown[channel] = f"its bids could not be read ({exc.message})"
+            log.warning("marketplace: auction %s not loaded: %s", record.terms.auction_id, exc)
+            return
+        self.unknown.pop(channel, None)
+        auction_id = record.terms.auction_id
+        self.auctions[auction_id] = auction
+        self.by_channel[channel] = auction
+        if record.close_event is not None:
+            self._close_events[auction_id] = record.close_event
+        if record.state == "open":
+            self._arm(auction)
+        elif record.state == "closing":
+            # The gateway stopped between deciding the close and storing its event.
+            self._spawn_close(auction_id)
+        else:
+            if record.close_seq is not None:
+                self._close_seqs[auction_id] = record.close_seq
+            if any("seq" not in step for step in record.settlement.get("history", [])):
+                self._spawn(self._republish_settlement(auction_id), f"settlement-{auction_id}")
+
+    async def _resolve_opening(self, record: AuctionRecord) -> AuctionRecord | None:
+        """An open that a stopped gateway left half done: open when its event is stored."""
+        first = await self._events.after(record.terms.channel, 0, 1)
+        if first and first[0].id == record.open_event_id:
+            await self._store.mark_open(record, first[0].seq, now_ms())
+            return dataclasses.replace(record, state="open", open_seq=first[0].seq)
+        # Never stored, so never acknowledged to the seller: forget it.
+        await self._store.remove(record.terms.auction_id)
+        log.info("marketplace: auction %s was never opened; removed", record.terms.auction_id)
+        return None
+
+    async def _stored_bids(self, auction: Auction) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        last = auction.open_seq
+        while True:
+            page = await self._events.after(auction.channel, last, _REPLAY_PAGE)
+            found.extend(e for e in page if e.type == BID_TYPE)
+            if len(page) < _REPLAY_PAGE:
+                return found
+            last = page[-1].seq
+
+    @staticmethod
+    def _replay(auction: Auction, bids: Sequence[StoredEvent]) -> None:
+        for event in bids:
+            auction.record_bid(
+                seq=event.seq,
+                event_id=event.id,
+                bidder=Party(event.msp_id, event.signer),
+                payload=event.payload,
+                received_ms=event.received_at_ms,
+            )
+
+    async def _rebuild(self, record: AuctionRecord) -> Auction:
+        assert record.open_seq is not None
+        auction = Auction(terms=record.terms, seller=record.seller, open_seq=record.open_seq)
+        self._replay(auction, await self._stored_bids(auction))
+        auction.settlement = dict(record.settlement)
+        if record.state in ("closing", "closed"):
+            planned = record.close_event
+            closed_at = planned.payload.get("closed_at") if planned else None
+            auction.close(closed_at if isinstance(closed_at, int) else record.terms.closes_at_ms)
+            # The decision that was recorded stands, whatever a replay would say now.
+            decided = record.winner.seq if record.winner else None
+            auction.winner = next((b for b in auction.bids if b.seq == decided), None)
+            if (auction.winner.seq if auction.winner else None) != decided:
+                log.error(
+                    "marketplace: auction %s: recorded winner seq %s not among its bids",
+                    record.terms.auction_id,
+                    decided,
+                )
+        return auction
+
     # -- events ----------------------------------------------------------------------------
 
-    async def _store(self, item: NewEvent) -> AppendResult:
+    def admit(self, item: NewEvent) -> None:
+        """Pipeline admission check: an auction channel takes events only while its auction
+        is known; raises :class:`MarketStateUnknown` or :class:`AuctionNotFound`."""
+        channel = item.event.channel
+        if channel in self.by_channel or not is_auction_channel(channel):
+            return
+        if self._opening.get(channel) == item.event.id:
+            return
+        if not self.loaded:
+            raise MarketStateUnknown(
+                f"the auction on {channel!r} is not loaded yet ({self._load_error}): retry shortly"
+            )
+        reason = self.unknown.get(channel)
+        if reason is not None:
+            raise MarketStateUnknown(
+                f"the auction on {channel!r} is not loaded: {reason}; retry shortly"
+            )
+        raise AuctionNotFound(
+            f"no auction runs on channel {channel!r}: open it (POST /marketplace/auctions) "
+            "before sending events to it"
+        )
+
+    async def _store_event(self, item: NewEvent) -> AppendResult:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[AppendResult | AnchorlineError] = loop.create_future()
 
@@ -247,11 +501,28 @@ class MarketplaceService:
 
     async def publish(self, channel: str, type: str, payload: Any) -> int:
         """Store and broadcast an event signed by the gateway's identity; its seq."""
+        planned = PlannedEvent(uuid.uuid4().hex, now_ms(), payload)
+        return await self._publish_planned(channel, type, planned)
+
+    async def _publish_planned(self, channel: str, type: str, planned: PlannedEvent) -> int:
+        """Store ``planned`` signed by the gateway; its seq, also when it was stored before."""
         if self.ledger is None or self._own is None:
             raise LedgerNotReady("the gateway has no identity to sign marketplace events")
-        wire = sign_event(self.ledger.signer, channel=channel, type=type, payload=payload)
+        wire = sign_event(
+            self.ledger.signer,
+            channel=channel,
+            type=type,
+            payload=planned.payload,
+            event_id=planned.event_id,
+            client_ts=planned.client_ts,
+        )
         item = intake(self._own, wire, self._limits, GATEWAY_AUTHORITY, now_ms())
-        result = await self._store(item)
+        result = await self._store_event(item)
+        if result.duplicate and (result.conflict or result.stored.channel != channel):
+            raise MarketplaceError(
+                f"event id {planned.event_id} is taken by another event: the {type} of "
+                f"{channel!r} was not published"
+            )
         return result.stored.seq
 
     def _on_committed(self, committed: Sequence[Committed]) -> None:
@@ -275,36 +546,100 @@ class MarketplaceService:
     # -- auctions --------------------------------------------------------------------------
 
     async def open_auction(self, principal: Principal, raw: object) -> dict[str, Any]:
-        """Open an auction from the seller's signed ``auction.open`` event."""
+        """Open an auction from the seller's signed ``auction.open`` event.
+
+        The auction's record is written (``opening``) before its event is
+        stored, and marked ``open`` after: a gateway that stops in between
+        finds out at its next start which of the two happened.
+        """
         item = await intake_authorized(principal, raw, self._limits, self._authorizer, now_ms())
         event = item.event
         if event.type != OPEN_TYPE:
             raise InvalidAuction(f"an auction is opened with a signed {OPEN_TYPE!r} event")
         terms = parse_terms(event.payload, channel=event.channel, now_ms=now_ms())
-        if terms.auction_id in self.auctions or await self._events.last_seq(terms.channel):
-            raise InvalidAuction(f"auction {terms.auction_id!r} already exists: choose another id")
+        taken = InvalidAuction(f"auction {terms.auction_id!r} already exists: choose another id")
+        if (
+            terms.auction_id in self.auctions
+            or terms.channel in self._opening
+            or terms.channel in self.unknown
+            or await self._events.last_seq(terms.channel)
+        ):
+            raise taken
         if terms.premium and self.grants is None:
             raise LedgerNotReady("premium auctions need the ledger's access contract")
-        result = await self._store(item)
-        auction = Auction(
+        seller = Party(principal.msp_id, principal.fingerprint)
+        record = AuctionRecord(
             terms=terms,
-            seller=Party(principal.msp_id, principal.fingerprint),
-            open_seq=result.stored.seq,
+            seller=seller,
+            open_event_id=event.id,
+            state="opening",
+            updated_ms=now_ms(),
         )
+        if not await self._store.add(record):
+            raise taken
+        self._opening[terms.channel] = event.id
+        try:
+            result = await self._store_event(item)
+        except BaseException:
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.remove(terms.auction_id)
+            raise
+        finally:
+            self._opening.pop(terms.channel, None)
+        if result.duplicate:
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.remove(terms.auction_id)
+            raise InvalidAuction(f"event id {event.id} is taken: sign the opening with a new id")
+        auction = Auction(terms=terms, seller=seller, open_seq=result.stored.seq)
         self.auctions[terms.auction_id] = auction
         self.by_channel[terms.channel] = auction
-        delay = max(0.0, (terms.closes_at_ms - now_ms()) / 1000)
-        loop = asyncio.get_running_loop()
-        self._timers[terms.auction_id] = loop.call_later(delay, self._spawn_close, terms.auction_id)
+        self._arm(auction)
+        try:
+            await self._store.mark_open(record, result.stored.seq, now_ms())
+        except StoreUnavailable as exc:
+            # The open event is stored: the next start finds it and marks the record open.
+            log.warning("auction %s: could not mark it open: %s", terms.auction_id, exc)
         log.info(
             "auction %s open on %s until %d", terms.auction_id, terms.channel, terms.closes_at_ms
         )
         return auction.to_json()
 
+    def _arm(self, auction: Auction) -> None:
+        """(Re-)arm the deadline timer; a deadline already past closes at once."""
+        delay = max(0.0, (auction.terms.closes_at_ms - now_ms()) / 1000)
+        loop = asyncio.get_running_loop()
+        previous = self._timers.pop(auction.auction_id, None)
+        if previous is not None:
+            previous.cancel()
+        self._timers[auction.auction_id] = loop.call_later(
+            delay, self._on_deadline, auction.auction_id
+        )
+
+    def _on_deadline(self, auction_id: str) -> None:
+        self._timers.pop(auction_id, None)
+        auction = self.auctions.get(auction_id)
+        if auction is None:
+            return
+        # The timer runs on the monotonic clock, the deadline is wall time: never early.
+        if now_ms() < auction.terms.closes_at_ms:
+            self._arm(auction)
+            return
+        self._spawn_close(auction_id)
+
     def _spawn_close(self, auction_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.close_auction(auction_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._close_with_retry(auction_id), f"close-{auction_id}")
+
+    async def _close_with_retry(self, auction_id: str) -> None:
+        delay = _RETRY_FIRST_S
+        for attempt in range(1, _CLOSE_ATTEMPTS + 1):
+            try:
+                await self.close_auction(auction_id)
+                return
+            except AnchorlineError as exc:
+                log.warning("close of %s failed (attempt %d): %s", auction_id, attempt, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+        log.error("close of %s gave up; it resumes at the next start", auction_id)
 
     def get(self, auction_id: str) -> Auction:
         auction = self.auctions.get(auction_id)
@@ -313,29 +648,79 @@ class MarketplaceService:
         return auction
 
     async def close_auction(self, auction_id: str) -> dict[str, Any]:
-        """Close at the deadline: refuse further bids, then publish the result."""
+        """Close the auction now (at its deadline, or earlier when called before it):
+        refuse further bids, decide the winner once, publish the result once.
+
+        Idempotent: a close already decided (here, by an earlier run of the
+        gateway, or by another process) is finished, not decided again.
+        """
         auction = self.get(auction_id)
-        if auction.closed:
-            return auction.to_json()
-        self._timers.pop(auction_id, None)
+        lock = self._close_locks.setdefault(auction_id, asyncio.Lock())
+        async with lock:
+            if auction_id in self._close_seqs:
+                return auction.to_json()
+            timer = self._timers.pop(auction_id, None)
+            if timer is not None:
+                timer.cancel()
+            planned = self._close_events.get(auction_id)
+            if planned is None:
+                planned = await self._decide(auction)
+            await self._authorizer.invalidate(channel=auction.channel)
+            seq = 0  # no event without a ledger identity to sign it
+            if self.ledger is not None:
+                seq = await self._publish_planned(auction.channel, CLOSED_TYPE, planned)
+            await self._store.finish_close(auction_id, seq, now_ms())
+            self._close_seqs[auction_id] = seq
+        log.info("auction %s closed: winner %s", auction_id, planned.payload["winner"])
+        return auction.to_json()
+
+    async def _decide(self, auction: Auction) -> PlannedEvent:
+        """Decide the winner from the stored bids and record the close (``closing``)."""
+        closed_at = min(now_ms(), auction.terms.closes_at_ms)
         # Bids still in the commit queue land before the close is decided.
         await self._pipeline.drain()
-        winner = auction.close(now_ms())
-        await self._authorizer.invalidate(channel=auction.channel)
-        payload = {
-            "auction_id": auction_id,
-            "closed_at": auction.closed_at_ms,
-            "bids": len(auction.bids),
-            "valid_bids": sum(1 for b in auction.bids if b.valid),
-            "winner": winner.to_json() if winner else None,
-        }
-        if self.ledger is not None:
-            try:
-                await self.publish(auction.channel, CLOSED_TYPE, payload)
-            except AnchorlineError as exc:
-                log.warning("could not publish the close of %s: %s", auction_id, exc)
-        log.info("auction %s closed: winner %s", auction_id, payload["winner"])
-        return auction.to_json()
+        # The store is the truth (bids taken by another process, or before a restart).
+        decided = Auction(terms=auction.terms, seller=auction.seller, open_seq=auction.open_seq)
+        self._replay(decided, await self._stored_bids(decided))
+        winner = decided.close(closed_at)
+        counted = [b for b in decided.bids if b.received_ms < closed_at]
+        planned = PlannedEvent(
+            uuid.uuid4().hex,
+            now_ms(),
+            {
+                "auction_id": auction.auction_id,
+                "closed_at": closed_at,
+                "bids": len(counted),
+                "valid_bids": sum(1 for b in counted if b.valid),
+                "winner": winner.to_json() if winner else None,
+            },
+        )
+        recorded = Winner(winner.seq, winner.bidder, winner.amount) if winner else None
+        if not await self._store.begin_close(auction.auction_id, recorded, planned, now_ms()):
+            # Decided already (another process): adopt that decision.
+            stored = await self._store.by_channel(auction.channel)
+            if not isinstance(stored, AuctionRecord) or stored.close_event is None:
+                raise MarketStateUnknown(
+                    f"the close of {auction.auction_id!r} was decided elsewhere and cannot be "
+                    "read back"
+                )
+            planned = stored.close_event
+            decided = await self._rebuild(stored)
+        self._close_events[auction.auction_id] = planned
+        self._take_board(auction, decided)
+        return planned
+
+    @staticmethod
+    def _take_board(auction: Auction, decided: Auction) -> None:
+        """The live board takes the decided bids and winner (live bids after them stay)."""
+        last = decided.bids[-1].seq if decided.bids else auction.open_seq
+        later: list[Bid] = [b for b in auction.bids if b.seq > last]
+        for bid in later:
+            bid.valid, bid.reason = False, "received after the auction closed"
+        auction.bids = [*decided.bids, *later]
+        auction.closed = True
+        auction.closed_at_ms = decided.closed_at_ms
+        auction.winner = decided.winner
 
     # -- settlement ------------------------------------------------------------------------
 
@@ -356,8 +741,12 @@ class MarketplaceService:
             return "seller"
         return "none"
 
+    @staticmethod
+    def settlement_id_of(auction_id: str) -> str:
+        return f"auction-{auction_id}"
+
     async def settlement_id(self, auction: Auction) -> str:
-        return f"auction-{auction.auction_id}"
+        return self.settlement_id_of(auction.auction_id)
 
     async def prepare_settlement(
         self, principal: Principal, auction_id: str, action: str, *, any_party: bool = False
@@ -440,12 +829,100 @@ class MarketplaceService:
             "block_number": outcome["block_number"],
             "by": {"msp_id": prepared.gateway.identity.msp_id, "fingerprint": prepared.owner},
         }
-        history = [*auction.settlement.get("history", []), step]
+        # The step and its status event are recorded before the event is published, so
+        # a restart publishes a missing one with the same id (and no second copy).
+        planned = PlannedEvent(uuid.uuid4().hex, now_ms(), step)
+        history = [*auction.settlement.get("history", []), {**step, "event": planned.to_json()}]
         auction.settlement = {**step, "history": history}
         try:
-            await self.publish(auction.channel, SETTLEMENT_TYPE, step)
-        except AnchorlineError as exc:
-            log.warning("could not publish settlement status of %s: %s", auction_id, exc)
+            await self._store.set_settlement(auction_id, auction.settlement, now_ms())
+        except StoreUnavailable as exc:
+            log.warning("could not record settlement status of %s: %s", auction_id, exc)
+        await self._republish_settlement(auction_id)
+
+    async def _republish_settlement(self, auction_id: str) -> None:
+        auction = self.auctions[auction_id]
+        history = auction.settlement.get("history", [])
+        changed = False
+        for step in history:
+            if "seq" in step or not isinstance(step.get("event"), dict):
+                continue
+            try:
+                planned = PlannedEvent.from_json(step["event"])
+                step["seq"] = await self._publish_planned(auction.channel, SETTLEMENT_TYPE, planned)
+                changed = True
+            except (AnchorlineError, ValueError) as exc:
+                log.warning("could not publish settlement status of %s: %s", auction_id, exc)
+                break
+        if changed:
+            try:
+                await self._store.set_settlement(auction_id, auction.settlement, now_ms())
+            except StoreUnavailable as exc:
+                log.warning("could not record settlement status of %s: %s", auction_id, exc)
+
+    def auction_json(self, auction: Auction) -> dict[str, Any]:
+        """An auction's public state (``to_json``, the settlement without bookkeeping)."""
+        body = auction.to_json()
+        body["settlement"] = _public_settlement(auction.settlement)
+        return body
+
+    async def settlements(
+        self,
+        principal: Principal,
+        *,
+        state: str | None = None,
+        mine: bool = False,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """A page of settlements (auctions closed with a winner), by auction id.
+
+        Only auctions whose channel ``principal`` may read are listed, so a page
+        may hold fewer than ``limit``; ``next_after`` is the ``after`` of the
+        next page, ``None`` after the last. Read from the database: every
+        gateway process answers the same.
+        """
+        if state is not None and state not in SETTLEMENT_STATES:
+            raise InvalidQuery(f"state must be one of {', '.join(SETTLEMENT_STATES)}")
+        if not 1 <= limit <= MAX_LISTING:
+            raise InvalidQuery(f"limit must be between 1 and {MAX_LISTING}")
+        if after is not None and not (0 < len(after) <= 40):
+            raise InvalidQuery("after must be an auction id (1-40 characters)")
+        records = await self._store.settlements(
+            state=state, party=principal.fingerprint if mine else None, after=after, limit=limit
+        )
+        listed: list[dict[str, Any]] = []
+        for record in records:
+            if isinstance(record, BrokenRecord):
+                log.error("settlement listing skips unreadable auction %s", record.auction_id)
+                continue
+            if await self._authorizer.allowed(principal, record.terms.channel, Action.READ):
+                listed.append(self._settlement_json(record))
+        last: str | None = None
+        if records and len(records) == limit:
+            tail = records[-1]
+            last = tail.auction_id if isinstance(tail, BrokenRecord) else tail.terms.auction_id
+        return {"settlements": listed, "next_after": last}
+
+    def _settlement_json(self, record: AuctionRecord) -> dict[str, Any]:
+        winner = record.winner
+        assert winner is not None
+        settlement = record.settlement
+        return {
+            "settlement_id": self.settlement_id_of(record.terms.auction_id),
+            "auction_id": record.terms.auction_id,
+            "channel": record.terms.channel,
+            "asset": record.terms.item,
+            "amount": winner.amount,
+            "winning_seq": winner.seq,
+            "buyer": winner.buyer.to_json(),
+            "seller": record.seller.to_json(),
+            "state": settlement.get("state", SETTLEMENT_AWAITING),
+            "tx_id": settlement.get("tx_id"),
+            "block_number": settlement.get("block_number"),
+            "updated_at": record.updated_ms,
+            "history": _public_steps(settlement),
+        }
 
 
 __all__ = ["ClosedAuctionPolicy", "EventLog", "Identities", "MarketplaceService"]

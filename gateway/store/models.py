@@ -195,3 +195,38 @@ shared_secrets = Table(
     Column("value", LargeBinary, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )
+
+
+# -- marketplace, added by the marketplace package (revision 0003_market) --------------------
+
+# One row per auction, the truth a restarted gateway rebuilds its auctions from (bids are
+# read back from ``events``). ``state``: opening (row written, open event not yet stored)
+# → open → closing (winner decided, close event chosen) → closed (close event stored).
+# ``close_event`` and each settlement step keep the id and client_ts of the event the
+# gateway publishes, so a retried publication stores nothing twice.
+market_auctions = Table(
+    "market_auctions",
+    metadata,
+    Column("auction_id", String(40), primary_key=True),
+    Column("channel", String(64), nullable=False, unique=True),
+    Column("item", Text, nullable=False),
+    Column("reserve", BigInteger, nullable=False),
+    Column("closes_at_ms", BigInteger, nullable=False),
+    Column("premium", Integer, nullable=False),
+    Column("seller_msp", String(128), nullable=False),
+    Column("seller_fingerprint", String(64), nullable=False),
+    Column("open_event_id", String(128), nullable=False),
+    Column("open_seq", BigInteger, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("winner_seq", BigInteger, nullable=True),
+    Column("buyer_msp", String(128), nullable=True),
+    Column("buyer_fingerprint", String(64), nullable=True),
+    Column("amount", BigInteger, nullable=True),
+    Column("close_event", Text, nullable=True),
+    Column("close_seq", BigInteger, nullable=True),
+    Column("settlement_state", String(16), nullable=True),
+    Column("settlement", Text, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ix_market_auctions_state", "state"),
+    Index("ix_market_auctions_settlement_state", "settlement_state"),
+)

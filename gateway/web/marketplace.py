@@ -9,6 +9,9 @@ Routes (all but the page and ``/marketplace/info`` need ``Authorization: Bearer`
 
 - ``POST /marketplace/auctions`` — body: the seller's signed ``auction.open`` event.
 - ``GET /marketplace/auctions``, ``GET /marketplace/auctions/{id}`` — state and bids.
+- ``GET /marketplace/settlements?state=&party=me&after=&limit=`` — settlements (auctions
+  closed with a winner) by auction id, from the database; see
+  :meth:`~gateway.marketplace.service.MarketplaceService.settlements`.
 - ``POST /marketplace/auctions/{id}/settlement`` ``{action: propose|accept|settle}``
   — the settlement transaction prepared for the caller to sign.
 - ``POST /ledger/prepare`` ``{function, args}`` — any offered access or settlement
@@ -31,9 +34,9 @@ from aiohttp import web
 
 from gateway.context import CONTEXT, MARKETPLACE
 from gateway.errors import InvalidInput
-from gateway.marketplace.errors import LedgerNotReady
+from gateway.marketplace.errors import InvalidQuery, LedgerNotReady
 from gateway.marketplace.prepared import decode_signature
-from gateway.marketplace.service import MarketplaceService
+from gateway.marketplace.service import MAX_LISTING, MarketplaceService
 from gateway.web.routes import _body, _json, _principal
 
 log = logging.getLogger(__name__)
@@ -104,16 +107,39 @@ async def post_auction(request: web.Request) -> web.Response:
 async def get_auctions(request: web.Request) -> web.Response:
     await _principal(request)
     service = _service(request)
-    return _json({"auctions": [a.to_json() for a in service.auctions.values()]})
+    return _json({"auctions": [service.auction_json(a) for a in service.auctions.values()]})
 
 
 @routes.get("/marketplace/auctions/{auction_id}")
 async def get_auction(request: web.Request) -> web.Response:
     await _principal(request)
-    auction = _service(request).get(request.match_info["auction_id"])
-    body: dict[str, Any] = auction.to_json()
+    service = _service(request)
+    auction = service.get(request.match_info["auction_id"])
+    body: dict[str, Any] = service.auction_json(auction)
     body["bid_list"] = [b.to_json() for b in auction.bids]
     return _json(body)
+
+
+@routes.get("/marketplace/settlements")
+async def get_settlements(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    service = _service(request)
+    query = request.query
+    party = query.get("party")
+    if party not in (None, "me", "any"):
+        raise InvalidQuery("party must be 'me' (settlements you are buyer or seller of) or 'any'")
+    raw_limit = query.get("limit", "100")
+    if not raw_limit.isascii() or not raw_limit.isdigit() or len(raw_limit) > 4:
+        raise InvalidQuery(f"limit must be an integer between 1 and {MAX_LISTING}")
+    return _json(
+        await service.settlements(
+            principal,
+            state=query.get("state"),
+            mine=party == "me",
+            after=query.get("after"),
+            limit=int(raw_limit),
+        )
+    )
 
 
 @routes.post("/marketplace/auctions/{auction_id}/settlement")

@@ -33,8 +33,8 @@ async def test_login_join_emit_receive_duplicate(
             assert session.role == "member" and session.msp_id == "Org1MSP"
             for c in (alice, bob, audrey):
                 await c.connect()
-                await c.join("auction-1")
-            ack = await alice.emit("auction-1", "bid", {"amount": 10}, event_id="bid-1")
+                await c.join("board-1")
+            ack = await alice.emit("board-1", "bid", {"amount": 10}, event_id="bid-1")
             assert (ack.seq, ack.status) == (1, "pending")
             for receiver in (bob, audrey):
                 name, event = await receiver.next_event()
@@ -43,7 +43,7 @@ async def test_login_join_emit_receive_duplicate(
                 assert event["payload"] == {"amount": 10}
                 assert event["msp_id"] == "Org1MSP" and event["status"] == "pending"
             # Resending the very same signed event: acknowledged as a duplicate, stored once.
-            signed = sign_event(alice.signer, channel="auction-1", type="bid", payload={"a": 1})
+            signed = sign_event(alice.signer, channel="board-1", type="bid", payload={"a": 1})
             first = await alice.emit_signed(signed)
             again = await alice.emit_signed(signed)
             assert first.status == "pending" and first.seq == 2
@@ -51,12 +51,12 @@ async def test_login_join_emit_receive_duplicate(
             ctx = gw.app[CONTEXT]
             assert await ctx.events.count() == 2
             # An auditor may read but not emit.
-            refused = await audrey.emit("auction-1", "bid", {"amount": 1})
+            refused = await audrey.emit("board-1", "bid", {"amount": 1})
             assert refused.error is not None and refused.error["code"] == "AL1511"
             # REST sees the same log.
-            page = await bob.get("/events/auction-1?after=0")
+            page = await bob.get("/events/board-1?after=0")
             assert [e["seq"] for e in page["events"]] == [1, 2]
-            one = await bob.get("/events/auction-1/2")
+            one = await bob.get("/events/board-1/2")
             assert one["id"] == signed["id"] and one["status"] == "pending"
         finally:
             for c in (alice, bob, audrey):

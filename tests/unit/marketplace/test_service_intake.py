@@ -21,6 +21,7 @@ from gateway.events.pipeline import EventPipeline
 from gateway.events.signed import sign_event
 from gateway.identity.signing import EcdsaSigner
 from gateway.marketplace.service import MarketplaceService
+from gateway.store.auctions import AuctionRepository
 from gateway.store.auth import AuthRepository
 from gateway.store.engine import create_engine, migrate
 from gateway.store.events import EventRepository
@@ -59,6 +60,7 @@ async def _service(tmp_path: Path, emit_roles: str) -> AsyncIterator[Marketplace
         pipeline=pipeline,
         events=events,
         identities=AuthRepository(engine),
+        store=AuctionRepository(engine),
         limits=IntakeLimits(max_event_bytes=400),
         ledger=None,
         evidence=None,

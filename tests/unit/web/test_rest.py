@@ -58,11 +58,12 @@ async def test_health_names_ledger_and_database(
 
 
 async def test_openapi_covers_every_route(client: TestClient[Any, Any]) -> None:
+    # The whole app's routes (marketplace, trust path) are checked in test_openapi_routes.py.
     doc = await (await client.get("/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     served = {(r.method.lower(), r.path) for r in routes if hasattr(r, "path")}  # type: ignore[attr-defined]
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
-    assert served == documented
+    assert served <= documented
 
 
 async def test_metrics_are_prometheus_text(client: TestClient[Any, Any]) -> None:
