@@ -1,7 +1,7 @@
 """Marketplace: auctions kept across restarts (market_auctions).
 
 Revision ID: 0003_market
-Revises: 0004_event_id_scope
+Revises: 0003_event_id_scope
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_market"
-down_revision = "0004_event_id_scope"
+down_revision = "0003_event_id_scope"
 branch_labels = None
 depends_on = None
 

@@ -231,7 +231,13 @@ async def running_gateway(
     if configure is not None:
         configure(app)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except BaseException:
+        # A start that failed part-way still closes what it opened (the SQLite
+        # file's lock among them), as the process's exit would.
+        await runner.cleanup()
+        raise
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     server = site._server
