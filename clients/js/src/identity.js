@@ -100,11 +100,12 @@ function newEventId() {
   return c.randomUUID ? c.randomUUID().replace(/-/g, "") : Array.from(c.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// JSON.stringify writes integral numbers below 1e21 as plain digits, and the gateway
-// reads plain digits as an integer, which RFC 8785 (I-JSON) limits to ±(2**53 − 1).
+// The gateway refuses every whole number beyond ±(2**53 − 1) (AL1015): RFC 8785 writes
+// those below 1e21 as plain digits, an integer I-JSON cannot carry, and the larger
+// ones as exponents that no reader can tell from an integer it rounded.
 function findUnsendable(value, depth = 0) {
   if (typeof value === "number") {
-    return Number.isInteger(value) && Math.abs(value) > Number.MAX_SAFE_INTEGER && Math.abs(value) < 1e21 ? value : undefined;
+    return Number.isInteger(value) && Math.abs(value) > Number.MAX_SAFE_INTEGER ? value : undefined;
   }
   if (value && typeof value === "object" && depth < 256) {
     for (const item of Array.isArray(value) ? value : Object.values(value)) {
@@ -119,12 +120,13 @@ function findUnsendable(value, depth = 0) {
  * The wire form of an event signed by `identity`: `{id, channel, type, payload,
  * client_ts, signature}`, the signature over the RFC 8785 bytes of the first five.
  * Usable offline (sign now, send later with client.emitSigned). Rejects with AL1601 when
- * the payload cannot be canonicalised, or holds an integer beyond ±(2**53 − 1).
+ * the payload cannot be canonicalised, and with AL1015 (as the gateway would) when it
+ * holds a whole number beyond ±(2**53 − 1).
  */
 export async function signEvent(identity, { channel, type, payload, id, clientTs }) {
   const unsendable = findUnsendable(payload);
   if (unsendable !== undefined) {
-    throw anchorlineError("AL1601", `the payload holds ${unsendable}, an integer beyond ±(2**53 − 1) that the gateway cannot canonicalise: send it as a string`);
+    throw anchorlineError("AL1015", `the payload holds ${unsendable}, a whole number beyond ±(2**53 − 1) that the gateway cannot canonicalise: send it as a string`);
   }
   const body = {
     id: id ?? newEventId(),

@@ -32,10 +32,10 @@ Proof = dict[str, Any]
 # Payloads that exercise RFC 8785: non-ASCII and astral text, escapes, floats, nesting.
 PAYLOADS: list[Any] = [
     {"amount": 12, "item": "lot-7", "note": "café ☕"},
-    {"amount": 0.1, "ratio": 1e21, "tiny": 5e-324, "neg": -0.0, "big": 9007199254740991},
+    {"amount": 0.1, "ratio": 1.5e-7, "tiny": 5e-324, "neg": -0.0, "big": 9007199254740991},
     {"text": 'tab\there "quoted" back\\slash \u0001 \u2028', "emoji": "😀𝄞"},
     {"nested": [{"b": 1, "a": [True, False, None]}, [], {}], "€": "euro key", "\u0080": 1},
-    ["a list payload", 333333333.33333329, -1.7976931348623157e308],
+    ["a list payload", 333333333.33333329, -1.7976931348623157e-308],
     "just a string",
 ]
 

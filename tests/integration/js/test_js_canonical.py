@@ -46,7 +46,7 @@ json_values = st.recursive(
 
 def _unsendable_from_js(value: Any) -> bool:
     if isinstance(value, float):
-        return value.is_integer() and SAFE < abs(value) < 1e21
+        return value.is_integer() and abs(value) > SAFE
     if isinstance(value, list):
         return any(_unsendable_from_js(v) for v in value)
     if isinstance(value, dict):
@@ -99,7 +99,13 @@ def _run_js(folder: Path, values: list[Any], js_msp: Path, py_msp: Path) -> dict
         HealthCheck.function_scoped_fixture,
     ],
 )
-@given(values=st.lists(json_values, min_size=30, max_size=30))
+# Whole numbers beyond ±(2**53 − 1) are refused by both sides (AL1015), so the corpus
+# that must agree byte for byte is the rest.
+@given(
+    values=st.lists(
+        json_values.filter(lambda v: not _unsendable_from_js(v)), min_size=30, max_size=30
+    )
+)
 def test_canonical_json_and_signatures_match(
     values: list[Any], identities: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -40,8 +40,11 @@ COMMITTED = JS_DIR / "test" / "corpus" / "proofs.json"
 CHANNEL = "corpus"
 
 
-def _cli_verdicts(home: Path, auditor: Path, cases: list[dict[str, Any]], folder: Path) -> dict:
-    """``anchorline verify FILE --offline --json`` for every case, in one interpreter."""
+def _cli_verdicts(
+    home: Path, msps: dict[str, str], cases: list[dict[str, Any]], folder: Path
+) -> dict:
+    """``anchorline verify FILE --offline --msp MSPID=FOLDER… --json`` for every case, in
+    one interpreter: the auditor's offline check, trusting the orgs' MSP folders."""
     files = []
     for case in cases:
         path = folder / f"{case['name']}.json"
@@ -53,8 +56,8 @@ def _cli_verdicts(home: Path, auditor: Path, cases: list[dict[str, Any]], folder
         "out = {}\n"
         "for name, path, pin in json.loads(sys.argv[1]):\n"
         "    buf, err = io.StringIO(), io.StringIO()\n"
-        "    args = ['verify', path, '--msp', sys.argv[2], '--peer', 'embedded',\n"
-        "            '--offline', '--json']\n"
+        "    args = ['verify', path, '--offline', '--json']\n"
+        "    for spec in json.loads(sys.argv[2]): args += ['--msp', spec]\n"
         "    if pin: args += ['--gateway-msp', pin]\n"
         "    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):\n"
         "        rc = main(args)\n"
@@ -62,7 +65,13 @@ def _cli_verdicts(home: Path, auditor: Path, cases: list[dict[str, Any]], folder
         "print(json.dumps(out))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(files), str(auditor)],
+        [
+            sys.executable,
+            "-c",
+            script,
+            json.dumps(files),
+            json.dumps([f"{k}={v}" for k, v in msps.items()]),
+        ],
         env={**os.environ, "ANCHORLINE_HOME": str(home)},
         capture_output=True,
         text=True,
@@ -97,7 +106,6 @@ async def _make_corpus(tmp_path: Path) -> tuple[dict[str, Any], Path, Path]:
         ca.revoke("Org2", "revoked-user")
         await py.close()
         org_msps = g.org_msps()
-        auditor = g.members["auditor"]
         js_member = g.members["js"]
         other_member_cert = next((g.members["py"] / "signcerts").iterdir()).read_text()
 
@@ -132,11 +140,11 @@ async def _make_corpus(tmp_path: Path) -> tuple[dict[str, Any], Path, Path]:
         },
         "cases": cases,
     }
-    return corpus, home, auditor
+    return corpus, home, org_msps
 
 
 async def test_js_verifier_agrees_with_anchorline_verify(tmp_path: Path) -> None:
-    corpus, home, auditor = await _make_corpus(tmp_path)
+    corpus, home, org_msps = await _make_corpus(tmp_path)
     trust = TrustStore()
     for msp_id, spec in corpus["trust"].items():
         for i, pem in enumerate(spec["cacerts"]):
@@ -161,7 +169,7 @@ async def test_js_verifier_agrees_with_anchorline_verify(tmp_path: Path) -> None
             assert got == want, name
 
     # The same verdicts from the command an auditor types.
-    cli = await asyncio.to_thread(_cli_verdicts, home, auditor, corpus["cases"], tmp_path)
+    cli = await asyncio.to_thread(_cli_verdicts, home, org_msps, corpus["cases"], tmp_path)
     for name, want in expected.items():
         run = cli[name]
         if "malformed" in want:
