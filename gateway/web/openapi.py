@@ -562,6 +562,14 @@ def _trust_paths() -> dict[str, Any]:
                 "responses": {"200": _text("text format 0.0.4"), "503": off},
             }
         },
+        "/gateway/keys": {
+            "get": {
+                "summary": "The gateway's key history (anchorline.gateway-keys/1, "
+                "docs/proof-format.md): every signing key, when it was retired and the "
+                "batch height and log size it had reached per channel",
+                "responses": {"200": {"description": "the key history (JSON)"}, "503": off},
+            }
+        },
     }
 
 

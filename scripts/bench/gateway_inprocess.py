@@ -112,7 +112,15 @@ def bench_settings(home: Path, database_url: str, sqlite_synchronous: str) -> Se
     return dataclasses.replace(
         base,
         gateway=dataclasses.replace(
-            base.gateway, database_url=database_url, sqlite_synchronous=sqlite_synchronous
+            base.gateway,
+            database_url=database_url,
+            sqlite_synchronous=sqlite_synchronous,
+            # The fast path's own cost: no emit budget or admission refuses the one
+            # emitter this benchmark drives as fast as it can.
+            emit_identity_per_s=0.0,
+            emit_connection_per_s=0.0,
+            admission_max_queue_wait_ms=0,
+            admission_max_loop_lag_ms=0,
         ),
         anchoring=dataclasses.replace(base.anchoring, enabled=False),
     )

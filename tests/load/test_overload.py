@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import struct
 import sys
 import time
@@ -125,6 +126,14 @@ def gateway_switch_interval() -> Iterator[None]:
 @pytest.mark.usefixtures("gateway_switch_interval")
 async def test_three_times_capacity_levels_off_and_loses_nothing(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, "sqlite:///" + str(tmp_path / "e.db"))
+    # Admission alone is under test: the per-identity emit budget (AL1610, issue 19)
+    # would refuse this one driver's excess first.
+    settings = dataclasses.replace(
+        settings,
+        gateway=dataclasses.replace(
+            settings.gateway, emit_identity_per_s=0.0, emit_connection_per_s=0.0
+        ),
+    )
     app = create_app(settings, verifier=EmbeddedCA(tmp_path / "ca").trust_store())
     ctx = app[CONTEXT]
     await migrate(ctx.engine)

@@ -68,8 +68,8 @@ async def test_revoked_member_is_kicked_from_both_gateways_within_a_second(
         try:
             for c in clients:
                 await c.connect()
-                await c.join("auction-1")
-            assert (await rita1.emit("auction-1", "bid", {"amount": 1})).ok
+                await c.join("board-1")
+            assert (await rita1.emit("board-1", "bid", {"amount": 1})).ok
             old1 = rita1.session
             assert old1 is not None
             started = time.monotonic()
@@ -93,7 +93,7 @@ async def test_revoked_member_is_kicked_from_both_gateways_within_a_second(
             for gw in (gw1, gw2):
                 rita1.url = gw.url
                 with pytest.raises(GatewayRefused) as rest:
-                    await rita1.get("/events/auction-1?after=0")
+                    await rita1.get("/events/board-1?after=0")
                 assert rest.value.remote_code == "AL1509"
                 with pytest.raises(GatewayRefused) as refresh:
                     await rita1.refresh()
@@ -109,7 +109,7 @@ async def test_revoked_member_is_kicked_from_both_gateways_within_a_second(
                 rita1.session = old1
 
             # The other member is unaffected.
-            ack = await alice.emit("auction-1", "bid", {"amount": 2})
+            ack = await alice.emit("board-1", "bid", {"amount": 2})
             assert ack.ok and ack.seq == 2
         finally:
             for c in clients:
@@ -130,7 +130,7 @@ async def test_emits_in_flight_of_a_revoked_member_are_refused(tmp_path: Path) -
         gate = asyncio.Event()
         try:
             await rita.connect()
-            await rita.join("auction-1")
+            await rita.join("board-1")
             fingerprint = next(iter(ctx.hub.connections.values())).principal.fingerprint
             # Hold the commit writer (the real store, only delayed) so emits stay queued.
             real_append = ctx.events.append
@@ -140,10 +140,10 @@ async def test_emits_in_flight_of_a_revoked_member_are_refused(tmp_path: Path) -
                 return await real_append(items)
 
             ctx.events.append = held_append  # type: ignore[method-assign]
-            emits = [asyncio.ensure_future(rita.emit("auction-1", "bid", {"amount": 0}))]
+            emits = [asyncio.ensure_future(rita.emit("board-1", "bid", {"amount": 0}))]
             await asyncio.sleep(0.2)  # the writer has taken the first one and is held
             emits += [
-                asyncio.ensure_future(rita.emit("auction-1", "bid", {"amount": i}))
+                asyncio.ensure_future(rita.emit("board-1", "bid", {"amount": i}))
                 for i in range(1, 5)
             ]
             for _ in range(200):

@@ -77,7 +77,7 @@ async def test_a_fabric_ca_revocation_kicks_the_member_from_both_gateways(
         try:
             for c in (rita1, rita2):
                 await c.connect()
-                await c.join("auction-1")
+                await c.join("board-1")
             old = rita1.session
             started = time.monotonic()
             # The CRL file only (the channel config update is not what the gateway reads).
@@ -102,7 +102,7 @@ async def test_a_fabric_ca_revocation_kicks_the_member_from_both_gateways(
                 rita1.url = gw.url
                 rita1.session = old
                 with pytest.raises(GatewayRefused) as rest:
-                    await rita1.get("/events/auction-1?after=0")
+                    await rita1.get("/events/board-1?after=0")
                 assert rest.value.remote_code == "AL1509"
                 with pytest.raises(GatewayRefused):
                     await rita1.refresh()

@@ -50,12 +50,12 @@ async def test_https_and_wss_end_to_end_with_the_member_client(tmp_path: Path) -
         try:
             for c in (alice, bob):
                 await c.connect()  # login over HTTPS, Socket.IO over WSS
-                await c.join("auction-1")
-            ack = await alice.emit("auction-1", "bid", {"amount": 7})
+                await c.join("board-1")
+            ack = await alice.emit("board-1", "bid", {"amount": 7})
             assert ack.ok and ack.seq == 1
             name, event = await bob.next_event()
             assert name == "event" and event["payload"] == {"amount": 7}
-            page = await bob.get("/events/auction-1?after=0")
+            page = await bob.get("/events/board-1?after=0")
             assert [e["seq"] for e in page["events"]] == [1]
             # Without the CA bundle the gateway's certificate is not trusted.
             with pytest.raises(aiohttp.ClientConnectorCertificateError):

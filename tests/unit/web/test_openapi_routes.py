@@ -13,7 +13,7 @@ from tests.integration.gateway.support import issue_identities, make_settings
 
 # Not REST: the Socket.IO transport (its protocol: gateway.stream.hub, docs) and the
 # page's static files.
-NOT_IN_THE_DOCUMENT = {"/socket.io/", "/static"}
+NOT_IN_THE_DOCUMENT = {"/socket.io/", "/static", "/lib/anchorline", "/lib/socket.io"}
 # aiohttp answers HEAD for every GET and OPTIONS for CORS preflight by itself.
 IMPLIED = {"HEAD", "OPTIONS"}
 
