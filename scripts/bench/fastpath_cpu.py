@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import functools
 import sys
 import tempfile
@@ -34,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,8 +45,9 @@ import gateway.stream.hub as hub_module  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.auth.principal import Principal  # noqa: E402
 from gateway.context import CONTEXT  # noqa: E402
-from gateway.events.canonical import canonical_json  # noqa: E402
+from gateway.events.signed import sign_event  # noqa: E402
 from gateway.identity.ca import EmbeddedCA  # noqa: E402
+from gateway.identity.signing import EcdsaSigner  # noqa: E402
 from gateway.store.engine import migrate  # noqa: E402
 from gateway.stream.frames import Outgoing, parse_event_packet  # noqa: E402
 from tests.integration.gateway.support import make_settings  # noqa: E402
@@ -101,19 +100,19 @@ def _no_fallback(conn: hub_module.Connection, out: Outgoing) -> int:
 
 
 def _signed_packets(key: ec.EllipticCurvePrivateKey, count: int) -> list[str]:
-    packets = []
-    for i in range(count):
-        body = {
-            "id": f"e{i}",
-            "channel": "load",
-            "type": "bid",
-            "payload": {"amount": i, "note": "x" * 120},
-            "client_ts": 1,
-        }
-        sig = base64.b64encode(key.sign(canonical_json(body), ec.ECDSA(hashes.SHA256())))
-        event = {**body, "signature": sig.decode()}
-        packets.append("2" + str(i) + orjson.dumps(["event", event]).decode())
-    return packets
+    signer = EcdsaSigner(key)
+    events = (
+        sign_event(
+            signer,
+            channel="load",
+            type="bid",
+            payload={"amount": i, "note": "x" * 120},
+            event_id=f"e{i}",
+            client_ts=1,
+        )
+        for i in range(count)
+    )
+    return ["2" + str(i) + orjson.dumps(["event", e]).decode() for i, e in enumerate(events)]
 
 
 async def run(events: int, receivers: int) -> None:

@@ -10,7 +10,6 @@ reader looks like), so the figures are the gateway's alone. Bounded: at most
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import struct
 import sys
@@ -21,14 +20,14 @@ from typing import Any
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.app import create_app
 from gateway.auth.principal import Principal
 from gateway.context import CONTEXT
-from gateway.events.canonical import canonical_json
+from gateway.events.signed import sign_event
 from gateway.identity.ca import EmbeddedCA
+from gateway.identity.signing import EcdsaSigner
 from gateway.store.engine import migrate
 from gateway.stream.frames import Outgoing, parse_event_packet
 from gateway.stream.hub import Connection
@@ -98,19 +97,19 @@ def _no_fallback(conn: Connection, out: Outgoing) -> int:
 
 
 def _signed_packets(key: ec.EllipticCurvePrivateKey, count: int) -> list[str]:
-    packets = []
-    for i in range(count):
-        body = {
-            "id": f"e{i}",
-            "channel": "load",
-            "type": "bid",
-            "payload": {"amount": i, "note": "x" * 120},
-            "client_ts": 1,
-        }
-        sig = base64.b64encode(key.sign(canonical_json(body), ec.ECDSA(hashes.SHA256())))
-        event = {**body, "signature": sig.decode()}
-        packets.append("2" + str(i) + orjson.dumps(["event", event]).decode())
-    return packets
+    signer = EcdsaSigner(key)
+    events = (
+        sign_event(
+            signer,
+            channel="load",
+            type="bid",
+            payload={"amount": i, "note": "x" * 120},
+            event_id=f"e{i}",
+            client_ts=1,
+        )
+        for i in range(count)
+    )
+    return ["2" + str(i) + orjson.dumps(["event", e]).decode() for i, e in enumerate(events)]
 
 
 @pytest.fixture
