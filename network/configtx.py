@@ -17,7 +17,11 @@ transaction, and an ANY check of a proposal 1-3, where a signature policy
 verifies each signature once. ECDSA verification was a third of the peers' CPU
 under load; the change took committed submits/s from 217 to 252 (BatchTimeout
 200 ms, 128 concurrent, this 2-core machine). The price: adding an org to the
-channel means rewriting these policies too, not only adding its group.
+channel means rewriting these policies too, not only adding its group:
+``network add-org`` has :func:`configuration_for` make the whole configuration
+for the grown topology and takes the new org's group and these policies from it
+(:func:`network.channel.with_added_org`), so this module stays the one place
+that says what the policies are.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fabric_protos.common import configtx_pb2
 
+from network.channel import config_from_block
 from network.errors import ChannelError
 from network.install import FabricInstall
 from network.layout import Layout
@@ -157,9 +163,14 @@ def configtx_document(
 
 
 def write_configtx(
-    layout: Layout, topology: Topology, batch_timeout_ms: int, raft_tick_ms: int
+    layout: Layout,
+    topology: Topology,
+    batch_timeout_ms: int,
+    raft_tick_ms: int,
+    folder: Path | None = None,
 ) -> Path:
-    path = layout.configtx_dir / "configtx.yaml"
+    """Write ``configtx.yaml`` into ``folder`` (default: the layout's configtx folder)."""
+    path = (folder or layout.configtx_dir) / "configtx.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = configtx_document(layout, topology, batch_timeout_ms, raft_tick_ms)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -167,15 +178,21 @@ def write_configtx(
 
 
 def genesis_block(
-    install: FabricInstall, layout: Layout, topology: Topology, env_path: str
+    install: FabricInstall,
+    layout: Layout,
+    topology: Topology,
+    env_path: str,
+    folder: Path | None = None,
 ) -> Path:
-    """Run configtxgen on the written configtx.yaml; return the block's path."""
-    out = layout.genesis_block
+    """Run configtxgen on the configtx.yaml written in ``folder`` (default: the layout's
+    configtx folder, whose block is the channel's genesis block); return the block's path."""
+    folder = folder or layout.configtx_dir
+    out = layout.genesis_block if folder == layout.configtx_dir else folder / "channel.block"
     done = subprocess.run(
         [
             str(install.binary("configtxgen")),
             "-configPath",
-            str(layout.configtx_dir),
+            str(folder),
             "-profile",
             PROFILE,
             "-channelID",
@@ -193,3 +210,21 @@ def genesis_block(
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise ChannelError(f"configtxgen failed: {tail[0]}")
     return out
+
+
+def configuration_for(
+    install: FabricInstall,
+    layout: Layout,
+    topology: Topology,
+    batch_timeout_ms: int,
+    raft_tick_ms: int,
+    env_path: str,
+    folder: Path,
+) -> configtx_pb2.Config:
+    """The channel configuration configtxgen makes for ``topology``, built in ``folder``.
+
+    Every org's MSP folder must exist (configtxgen reads their CA certificates).
+    """
+    write_configtx(layout, topology, batch_timeout_ms, raft_tick_ms, folder)
+    block = genesis_block(install, layout, topology, env_path, folder)
+    return config_from_block(block.read_bytes())

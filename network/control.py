@@ -13,6 +13,9 @@ Guarantees a caller may rely on:
   fails, every process this call started is stopped before the error is raised.
 - :meth:`NativeNetwork.down` stops every process it finds a pid file for (by pid,
   SIGTERM then SIGKILL) and checks that none is alive afterwards.
+- :meth:`NativeNetwork.add_org` adds a peer org to the running network (see
+  :mod:`network.orgs`); from then on ``up``, ``down``, ``status`` and the
+  connection profile include it.
 - Commands on one network are serialised by a lock file in the state folder.
 """
 
@@ -32,17 +35,25 @@ from network import ca as fabric_ca
 from network import chaincode as cc
 from network import nodes
 from network.channel import publish_crl
-from network.errors import NetworkError, NodeFailed, NotRunning, UnknownOrg
+from network.errors import NetworkError, NodeFailed, NotRunning, OrgExists, UnknownOrg
 from network.install import FabricInstall
 from network.layout import Layout
 from network.lifecycle import Lifecycle, NodeRunner, Progress
+from network.orgs import add_org
 from network.processes import ProcessSpec, Running, read_pid, running_in, stop
 from network.profile import NetworkProfile
 from network.readiness import Readiness
 from network.state import NetworkState
-from network.topology import OrgSpec, Topology, build_topology
+from network.topology import OrgSpec, Topology, build_topology, check_org_name
 
-__all__ = ["DeployResult", "NativeNetwork", "NodeRunner", "ProcessStatus", "UpResult"]
+__all__ = [
+    "AddOrgResult",
+    "DeployResult",
+    "NativeNetwork",
+    "NodeRunner",
+    "ProcessStatus",
+    "UpResult",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +71,16 @@ class DeployResult:
     sequence: int
     warm: bool
     seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AddOrgResult:
+    name: str
+    msp_id: str
+    peer: str
+    resumed: bool
+    seconds: float
+    started: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,24 +112,38 @@ class NativeNetwork:
     ) -> None:
         self.settings = settings
         self.install = install
-        self.topology: Topology = build_topology(
-            settings.network.base_port, settings.network.channel
-        )
         self.layout = Layout(settings.network_dir)
         # PATH handed to the nodes: the peers run our builder programs with it.
         self.env_path = f"{install.bin_dir}:{env_path}"
         self.nodes_via = nodes_via
-        self.readiness = Readiness(self.layout, self.topology)
-        self.lifecycle = Lifecycle(
-            settings,
-            install,
+        self.python = python
+        self.progress = progress
+        try:
+            added = self._state().member_orgs()
+        except NetworkError:
+            added = []  # `up` reports the unreadable state file; `down` still works
+        self._use(self._topology(added))
+
+    def _topology(self, added_orgs: list[str]) -> Topology:
+        net = self.settings.network
+        return build_topology(net.base_port, net.channel, added_orgs)
+
+    def _use(self, topology: Topology) -> None:
+        self.topology: Topology = topology
+        self.readiness = Readiness(self.layout, topology)
+        self.lifecycle = self._lifecycle(topology)
+
+    def _lifecycle(self, topology: Topology) -> Lifecycle:
+        return Lifecycle(
+            self.settings,
+            self.install,
             self.layout,
-            self.topology,
-            self.readiness,
+            topology,
+            Readiness(self.layout, topology),
             env_path=self.env_path,
-            python=python,
-            progress=progress,
-            nodes_via=nodes_via,
+            python=self.python,
+            progress=self.progress,
+            nodes_via=self.nodes_via,
         )
 
     # -- inventory ----------------------------------------------------------------------
@@ -305,6 +340,57 @@ class NativeNetwork:
             detail = f" ({', '.join(down)} not running)" if state.channel and down else ""
             raise NotRunning(f"the network is not running{detail}: run `anchorline network up`")
         return state
+
+    def add_org(self, name: str = "Org4") -> AddOrgResult:
+        """Add peer org ``name`` to the running network and its channel (see network.orgs).
+
+        Returns once the org's peer has joined and caught up, every deployed chaincode
+        answers there, every peer's Gateway endorses across orgs, and the connection
+        profile lists the org. :class:`OrgExists` if it is already part of the network;
+        an interrupted run resumes when called again. Processes this call started are
+        stopped if it fails.
+        """
+        started_at = time.monotonic()
+        check_org_name(name)
+        if self.nodes_via is not None:
+            raise NetworkError("add-org runs on the native network only, not with --docker")
+        with self._lock():
+            state = self._require_running()
+            try:
+                known = self.topology.org(name)
+            except KeyError:
+                pass
+            else:
+                raise OrgExists(
+                    f"{known.name} is already part of the network (channel "
+                    f"{self.topology.channel}): nothing to do"
+                )
+            unfinished = [n for n in state.added_orgs if n not in state.member_orgs() and n != name]
+            if unfinished:
+                raise NetworkError(
+                    f"adding {unfinished[0]} did not finish: run `anchorline network add-org "
+                    f"{unfinished[0]}` to finish it first"
+                )
+            resumed = name in state.added_orgs
+            before = self.topology
+            grown = self._topology([*state.member_orgs(), name])
+            alive = self.running()
+            started: list[Running] = []
+            try:
+                add_org(self._lifecycle(grown), before, state, name, alive, started)
+            except BaseException:
+                stop(started)
+                raise
+            self._use(grown)
+            org = grown.org(name)
+            return AddOrgResult(
+                org.name,
+                org.msp_id,
+                grown.peer_of(org.name).name,
+                resumed,
+                time.monotonic() - started_at,
+                tuple(r.name for r in started),
+            )
 
     def deploy(self, path: Path, name: str | None = None) -> DeployResult:
         """Package, install, approve, commit and serve the chaincode at ``path``.

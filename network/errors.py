@@ -88,3 +88,10 @@ class UnknownIdentity(NetworkError):
 
     code = "AL1112"
     http_status = 404
+
+
+class OrgExists(NetworkError):
+    """``add-org`` was given an org that is already part of the network."""
+
+    code = "AL1114"
+    http_status = 409

@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from gateway.config import Settings
@@ -165,7 +166,7 @@ class Lifecycle:
             new.append(running)
         return new
 
-    def _step(self, label: str) -> contextlib.AbstractContextManager[None]:
+    def step(self, label: str) -> contextlib.AbstractContextManager[None]:
         progress, layout = self._progress, self.layout
 
         def note(message: str) -> None:
@@ -193,7 +194,7 @@ class Lifecycle:
     ) -> None:
         """Every step from configuration to a channel whose Gateways endorse across orgs."""
         t, lay, ready = self.topology, self.layout, self.readiness
-        with self._step("configuration"):
+        with self.step("configuration"):
             if not state.identities:
                 # A cold start: anything left from a half-finished earlier one goes.
                 for leftover in ("orgs", "configtx", "nodes", "ccaas", "packages"):
@@ -205,15 +206,15 @@ class Lifecycle:
             install_builder(lay.builder_dir)
             node_specs[:] = self.node_specs(create=True)
             by_name = {s.name: s for s in node_specs}
-        with self._step(f"{len(t.cas)} certificate authorities"):
+        with self.step(f"{len(t.cas)} certificate authorities"):
             ready.cas(self.start([by_name[c.name] for c in t.cas], alive, started))
         if not state.identities:
-            with self._step("identities from Fabric CA (nodes, TLS, admins)"):
-                parallel(self._issue_org, list(t.orgs))
+            with self.step("identities from Fabric CA (nodes, TLS, admins)"):
+                parallel(self.issue_org, list(t.orgs))
                 state.identities = True
                 state.save(lay.state_file)
         if not lay.genesis_block.exists():
-            with self._step("genesis block"):
+            with self.step("genesis block"):
                 configtx.write_configtx(
                     lay,
                     t,
@@ -221,11 +222,11 @@ class Lifecycle:
                     self.settings.network.raft_tick_ms,
                 )
                 configtx.genesis_block(self.install, lay, t, self.env_path)
-        with self._step(f"{len(t.orderers)} orderers and {len(t.peers)} peers"):
+        with self.step(f"{len(t.orderers)} orderers and {len(t.peers)} peers"):
             specs = [by_name[o.name] for o in t.orderers] + [by_name[p.name] for p in t.peers]
             ready.nodes(self.start(specs, alive, started))
         if not state.channel:
-            with self._step(f"channel '{t.channel}' (osnadmin join, peer join)"):
+            with self.step(f"channel '{t.channel}' (osnadmin join, peer join)"):
                 parallel(
                     lambda o: peercli.osnadmin_join(self.install, lay, t, o, self.env_path),
                     list(t.orderers),
@@ -236,18 +237,19 @@ class Lifecycle:
                 )
                 state.channel = True
                 state.save(lay.state_file)
-        with self._step("channel ready (Raft leader, peer heights)"):
+        with self.step("channel ready (Raft leader, peer heights)"):
             ready.channel(started)
         if cc_specs:
-            with self._step(f"{len(cc_specs)} chaincode servers"):
+            with self.step(f"{len(cc_specs)} chaincode servers"):
                 self.start(cc_specs, alive, started)
-        with self._step("Gateway endorsing across orgs on every peer"):
+        with self.step("Gateway endorsing across orgs on every peer"):
             ready.gateway(started)
             for name in state.chaincodes:
                 ready.chaincode(name, started)
         build_profile(lay, t).save(lay.profile_file)
 
-    def _issue_org(self, org: OrgSpec) -> None:
+    def issue_org(self, org: OrgSpec) -> None:
+        """Enrol the org's nodes and admin with its CA; write its channel MSP and CRL."""
         client = fabric_ca.CAClient(self.install, self.layout, org)
         client.enroll_registrar()
         t = self.topology
@@ -308,18 +310,8 @@ class Lifecycle:
             pythonpath=str(source.pythonpath),
         )
         specs = self.specs_for(source.name, entry)
-        for i, peer in enumerate(t.peers):
-            org = t.org(peer.org)
-            tls = lay.node_identity(org.slug, peer.name) / "tls"
-            details = cc.connection_details(
-                f"{HOST}:{t.chaincode_port(index, i)}",
-                lay.ca_cert(org.slug).read_text(),
-                (tls / "server.crt").read_text(),
-                (tls / "server.key").read_text(),
-            )
-            folder = lay.ccaas_dir(peer.name)
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{package.label}.json").write_text(json.dumps(details))
+        for i in range(len(t.peers)):
+            self.write_connection(entry, i)
         if previous is not None:
             stop([Running(s.name, p) for s in specs if (p := read_pid(s.pid_file)) is not None])
         self.check_ports(specs, state)
@@ -335,29 +327,42 @@ class Lifecycle:
             raise
         return sequence
 
-    def _define(self, name: str, package: cc.Package, sequence: int) -> None:
-        """Fabric's chaincode lifecycle: install and approve in every org, then commit."""
+    def write_connection(self, entry: ChaincodeEntry, peer_index: int) -> None:
+        """Where the peer's builder finds ``entry``'s server for it (address, TLS PEMs)."""
         t, lay = self.topology, self.layout
+        peer = t.peers[peer_index]
+        org = t.org(peer.org)
+        tls = lay.node_identity(org.slug, peer.name) / "tls"
+        details = cc.connection_details(
+            f"{HOST}:{t.chaincode_port(entry.index, peer_index)}",
+            lay.ca_cert(org.slug).read_text(),
+            (tls / "server.crt").read_text(),
+            (tls / "server.key").read_text(),
+        )
+        folder = lay.ccaas_dir(peer.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{entry.label}.json").write_text(json.dumps(details))
+
+    def _admin_env(self, org: OrgSpec) -> dict[str, str]:
+        return peercli.admin_env(self.install, self.layout, self.topology, org.name, self.env_path)
+
+    def install_on(self, org: OrgSpec, name: str, package_path: Path) -> None:
+        """Install the package on ``org``'s peer (already installed is fine)."""
         peer_bin = str(self.install.binary("peer"))
+        try:
+            peercli.run(
+                [peer_bin, "lifecycle", "chaincode", "install", str(package_path)],
+                self._admin_env(org),
+                f"install {name} on {self.topology.peer_of(org.name).name}",
+            )
+        except CommandFailed as exc:
+            if "already successfully installed" not in exc.message:
+                raise ChaincodeError(exc.message) from None
 
-        def env(org: OrgSpec) -> dict[str, str]:
-            return peercli.admin_env(self.install, lay, t, org.name, self.env_path)
-
-        def install(org: OrgSpec) -> None:
-            try:
-                peercli.run(
-                    [peer_bin, "lifecycle", "chaincode", "install", str(package.path)],
-                    env(org),
-                    f"install {name} on {t.peer_of(org.name).name}",
-                )
-            except CommandFailed as exc:
-                if "already successfully installed" not in exc.message:
-                    raise ChaincodeError(exc.message) from None
-
-        orderer = self.orderer_args()
-        definition = [
+    def _definition(self, name: str, sequence: int) -> list[str]:
+        return [
             "--channelID",
-            t.channel,
+            self.topology.channel,
             "--name",
             name,
             "--version",
@@ -366,24 +371,38 @@ class Lifecycle:
             str(sequence),
         ]
 
-        def approve(org: OrgSpec) -> None:
-            peercli.run(
-                [
-                    peer_bin,
-                    "lifecycle",
-                    "chaincode",
-                    "approveformyorg",
-                    *orderer,
-                    *definition,
-                    "--package-id",
-                    package.package_id,
-                ],
-                env(org),
-                f"approve {name} for {org.name}",
-            )
+    def approve_for(
+        self, org: OrgSpec, name: str, package_id: str, sequence: int, orderer: list[str]
+    ) -> None:
+        """Approve definition ``sequence`` of ``name`` for ``org``, served by ``package_id``.
 
-        parallel(install, list(t.peer_orgs))
-        parallel(approve, list(t.peer_orgs))
+        An org that joins after the definition was committed approves that same
+        sequence: its peer then knows which installed package runs the chaincode.
+        """
+        peercli.run(
+            [
+                str(self.install.binary("peer")),
+                "lifecycle",
+                "chaincode",
+                "approveformyorg",
+                *orderer,
+                *self._definition(name, sequence),
+                "--package-id",
+                package_id,
+            ],
+            self._admin_env(org),
+            f"approve {name} for {org.name}",
+        )
+
+    def _define(self, name: str, package: cc.Package, sequence: int) -> None:
+        """Fabric's chaincode lifecycle: install and approve in every org, then commit."""
+        t, lay = self.topology, self.layout
+        orderer = self.orderer_args()
+        parallel(lambda org: self.install_on(org, name, package.path), list(t.peer_orgs))
+        parallel(
+            lambda org: self.approve_for(org, name, package.package_id, sequence, orderer),
+            list(t.peer_orgs),
+        )
         targets: list[str] = []
         for org in t.peer_orgs:
             targets += [
@@ -393,7 +412,15 @@ class Lifecycle:
                 str(lay.ca_cert(org.slug)),
             ]
         peercli.run(
-            [peer_bin, "lifecycle", "chaincode", "commit", *orderer, *definition, *targets],
-            env(t.peer_orgs[0]),
+            [
+                str(self.install.binary("peer")),
+                "lifecycle",
+                "chaincode",
+                "commit",
+                *orderer,
+                *self._definition(name, sequence),
+                *targets,
+            ],
+            self._admin_env(t.peer_orgs[0]),
             f"commit {name}",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from network.errors import CommandFailed
 from network.install import FabricInstall
@@ -107,11 +108,45 @@ def osnadmin_join(
 
 
 def peer_join(
-    install: FabricInstall, layout: Layout, topology: Topology, org_name: str, env_path: str
+    install: FabricInstall,
+    layout: Layout,
+    topology: Topology,
+    org_name: str,
+    env_path: str,
+    block: Path | None = None,
 ) -> None:
+    """Join ``org_name``'s peer to the channel from ``block`` (default: the genesis block)."""
     env = admin_env(install, layout, topology, org_name, env_path)
     run_until_listening(
-        [str(install.binary("peer")), "channel", "join", "-b", str(layout.genesis_block)],
+        [str(install.binary("peer")), "channel", "join", "-b", str(block or layout.genesis_block)],
         env,
         f"peer channel join on {topology.peer_of(org_name).name}",
     )
+
+
+def fetch_block(
+    install: FabricInstall,
+    layout: Layout,
+    topology: Topology,
+    org_name: str,
+    env_path: str,
+    number: int,
+    out: Path,
+    orderer_args: Sequence[str],
+) -> Path:
+    """Block ``number`` of the channel, fetched from the orderer as ``org_name``'s admin."""
+    run(
+        [
+            str(install.binary("peer")),
+            "channel",
+            "fetch",
+            str(number),
+            str(out),
+            "-c",
+            topology.channel,
+            *orderer_args,
+        ],
+        admin_env(install, layout, topology, org_name, env_path),
+        f"fetch block {number} of channel {topology.channel} as {org_name}'s admin",
+    )
+    return out

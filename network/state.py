@@ -4,7 +4,8 @@ The file is read at the start of every command and rewritten (atomically) after
 each step that changes it, so a command interrupted half-way resumes where it
 stopped. The JSON keys are those written since the first native network
 (``identities``, ``channel``, ``chaincodes``, ``shape``), so a network brought
-up by an earlier version is still found by ``status`` and ``down``.
+up by an earlier version is still found by ``status`` and ``down``; ``added_orgs``
+(orgs added with ``network add-org``) is absent from those and read as none.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class ChaincodeEntry:
     pythonpath: str
 
 
+# The steps of `network add-org`, in order; an added org's entry names the last one done.
+ADD_ORG_STEPS = ("started", "identities", "in-channel", "member")
+
+
 @dataclasses.dataclass
 class NetworkState:
     """Mutable on purpose: the steps of `up` and `deploy` record their progress in it."""
@@ -46,6 +51,12 @@ class NetworkState:
     channel: bool = False
     chaincodes: dict[str, ChaincodeEntry] = dataclasses.field(default_factory=dict)
     shape: Shape | None = None
+    # Org name -> last step of ADD_ORG_STEPS done, in the order the orgs were added.
+    added_orgs: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def member_orgs(self) -> list[str]:
+        """The added orgs whose `add-org` finished: part of every later `up`."""
+        return [name for name, step in self.added_orgs.items() if step == ADD_ORG_STEPS[-1]]
 
     @classmethod
     def load(cls, path: Path) -> NetworkState:
@@ -90,6 +101,7 @@ class NetworkState:
                 if shape is None
                 else Shape(base_port=int(shape["base_port"]), channel=str(shape["channel"]))
             ),
+            added_orgs={str(e["name"]): _step(e["step"]) for e in data.get("added_orgs") or []},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +112,10 @@ class NetworkState:
         }
         if self.shape is not None:
             data["shape"] = dataclasses.asdict(self.shape)
+        if self.added_orgs:
+            # A list, not an object: the file's keys are sorted, and the order the orgs
+            # were added decides their ports.
+            data["added_orgs"] = [{"name": n, "step": s} for n, s in self.added_orgs.items()]
         return data
 
     def save(self, path: Path) -> None:
@@ -108,3 +124,9 @@ class NetworkState:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
         tmp.replace(path)
+
+
+def _step(value: object) -> str:
+    if value not in ADD_ORG_STEPS:
+        raise ValueError(f"unknown add-org step {value!r}")
+    return str(value)

@@ -1,16 +1,20 @@
-"""The default topology and every port it uses, derived from one base port.
+"""The topology and every port it uses, derived from one base port.
 
 3 Raft orderers in OrdererOrg, Org1/Org2/Org3 with one peer each, one Fabric
-CA per org. Everything listens on 127.0.0.1. Ports are handed out in a fixed
+CA per org, plus any org added later with ``network add-org`` (one CA, one
+peer). Everything listens on 127.0.0.1. Ports are handed out in a fixed
 order from ``base_port`` upwards, skipping :data:`RESERVED_PORTS`, so the same
 settings always give the same ports (the Compose file and the tests rely on
-that). Chaincode servers take ports from a block after the nodes' ports.
+that). Chaincode servers take ports from a block after the nodes' ports. An
+added org's CA, peer and chaincode ports come after all of those, in the order
+the orgs were added, so adding an org never moves a port already in use.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 
 from gateway.errors import ConfigError
 
@@ -25,6 +29,8 @@ ORDERER_COUNT = 3
 
 # Ports reserved for chaincode servers: MAX_CHAINCODES chaincodes x one per peer.
 MAX_CHAINCODES = 16
+# An added org's name: it becomes the MSP id (<name>MSP), folder and process names.
+ORG_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,31}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +113,24 @@ class Topology:
     def peer_of(self, org: str) -> PeerNode:
         return next(p for p in self.peers if p.org == org)
 
+    @property
+    def added_orgs(self) -> tuple[OrgSpec, ...]:
+        """The peer orgs added after the first ``up``, in the order they were added."""
+        return self.peer_orgs[len(PEER_ORGS) :]
+
     def chaincode_port(self, chaincode_index: int, peer_index: int) -> int:
-        """Port of the chaincode server for the n-th deployed chaincode on the n-th peer."""
+        """Port of the chaincode server for the n-th deployed chaincode on the n-th peer.
+
+        The first peers' ports interleave (chaincode by chaincode, as since the first
+        network); an added org's peer has a block of its own after them.
+        """
         if not 0 <= chaincode_index < MAX_CHAINCODES:
             raise ConfigError(f"at most {MAX_CHAINCODES} chaincodes can be deployed")
-        return self.chaincode_ports[chaincode_index * len(self.peers) + peer_index]
+        first = len(PEER_ORGS)
+        if peer_index < first:
+            return self.chaincode_ports[chaincode_index * first + peer_index]
+        block = MAX_CHAINCODES * first + (peer_index - first) * MAX_CHAINCODES
+        return self.chaincode_ports[block + chaincode_index]
 
     def all_ports(self) -> Iterator[tuple[str, int]]:
         """Every (owner, port) the nodes listen on (chaincode servers excluded)."""
@@ -142,8 +161,20 @@ class _Ports:
         return port
 
 
-def build_topology(base_port: int = 7100, channel: str = "anchorline") -> Topology:
-    """The default topology with ports from ``base_port`` upwards."""
+def check_org_name(name: str) -> str:
+    """``name`` if it can name an added org (``Org4``, ``Acme``); else ConfigError."""
+    if not ORG_NAME.match(name):
+        raise ConfigError(
+            f"org name {name!r}: use a capital letter then letters or digits (at most 32), "
+            "e.g. Org4"
+        )
+    return name
+
+
+def build_topology(
+    base_port: int = 7100, channel: str = "anchorline", added_orgs: Sequence[str] = ()
+) -> Topology:
+    """The default topology with ports from ``base_port`` upwards, plus ``added_orgs``."""
     if not 1024 <= base_port <= 65535:
         raise ConfigError(f"network.base_port={base_port} must be between 1024 and 65535")
     if not channel or not channel.islower() or not channel.replace("-", "").isalnum():
@@ -178,6 +209,22 @@ def build_topology(base_port: int = 7100, channel: str = "anchorline") -> Topolo
         for o in peer_orgs
     )
     chaincode_ports = tuple(ports.take() for _ in range(MAX_CHAINCODES * len(peers)))
+    seen = {o.name.lower() for o in (orderer_org, *peer_orgs)}
+    for name in added_orgs:
+        if check_org_name(name).lower() in seen:
+            raise ConfigError(f"org {name!r} is already part of the topology")
+        seen.add(name.lower())
+        added = org(name)
+        peer = PeerNode(
+            org=name,
+            name=f"peer0.{added.slug}",
+            port=ports.take(),
+            chaincode_port=ports.take(),
+            ops_port=ports.take(),
+        )
+        peer_orgs += (added,)
+        peers += (peer,)
+        chaincode_ports += tuple(ports.take() for _ in range(MAX_CHAINCODES))
     return Topology(
         base_port=base_port,
         channel=channel,

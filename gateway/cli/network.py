@@ -1,6 +1,7 @@
 """``anchorline network``: run the native Fabric network and manage its identities.
 
 Subcommands: ``up``, ``down [--purge]``, ``status``, ``logs [node]``,
+``add-org [NAME]`` (a new peer org with its own CA joins the running network),
 ``enroll --org --name --role``, ``revoke --org --name``,
 ``deploy-chaincode <path> [--name]``, ``connection-profile [-o file]`` (the running
 network in the Fabric SDKs' connection profile format). Every failure is one line on stderr
@@ -54,8 +55,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     logs.add_argument("-n", "--lines", type=int, default=50, help="lines to show (default 50)")
     logs.set_defaults(handler=_logs)
 
+    add_org = sub.add_parser(
+        "add-org",
+        help="add a peer org (its own Fabric CA and peer) to the running network's channel",
+    )
+    add_org.add_argument("name", nargs="?", default="Org4", help="org name (default Org4)")
+    add_org.set_defaults(handler=_add_org)
+
     enroll = sub.add_parser("enroll", help="register and enrol a user with its org's CA")
-    enroll.add_argument("--org", required=True, help="Org1, Org2 or Org3")
+    enroll.add_argument("--org", required=True, help="Org1, Org2, Org3 or an added org")
     enroll.add_argument("--name", required=True, help="enrolment id, e.g. alice")
     enroll.add_argument("--role", required=True, choices=("member", "auditor", "admin"))
     enroll.add_argument(
@@ -139,6 +147,24 @@ def _up(args: argparse.Namespace) -> int:
         f"network ready in {result.seconds:.1f} s: channel {network.topology.channel}, "
         f"{len(network.topology.orderers)} orderers, {len(network.topology.peers)} peers; "
         f"profile {result.profile}"
+    )
+    return 0
+
+
+def _add_org(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    network = open_network(settings, progress=True, docker=args.docker)
+    _say(
+        f"network add-org {args.name}: channel {network.topology.channel}, "
+        f"state in {network.layout.root}"
+    )
+    result = network.add_org(args.name)
+    how = " (an earlier, interrupted run resumed)" if result.resumed else ""
+    orgs = ", ".join(o.name for o in network.topology.peer_orgs)
+    _say(
+        f"{result.name} ({result.msp_id}) joined in {result.seconds:.1f} s{how}: peer "
+        f"{result.peer}; orgs now {orgs}; enrol its members with `anchorline network enroll "
+        f"--org {result.name} --name NAME --role member`"
     )
     return 0
 
