@@ -351,7 +351,6 @@ class NativeNetwork:
         stopped if it fails.
         """
         started_at = time.monotonic()
-        check_org_name(name)
         if self.nodes_via is not None:
             raise NetworkError("add-org runs on the native network only, not with --docker")
         with self._lock():
@@ -365,6 +364,7 @@ class NativeNetwork:
                     f"{known.name} is already part of the network (channel "
                     f"{self.topology.channel}): nothing to do"
                 )
+            check_org_name(name)
             unfinished = [n for n in state.added_orgs if n not in state.member_orgs() and n != name]
             if unfinished:
                 raise NetworkError(

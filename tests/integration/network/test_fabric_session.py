@@ -34,8 +34,9 @@ def test_session_network_came_up_cold(fabric_session: FabricSession) -> None:
 def test_profile_is_loadable_and_complete(fabric_network: NetworkProfile) -> None:
     assert fabric_network.network_dir is not None
     loaded = NetworkProfile.load(fabric_network.network_dir / "profile.json")
-    assert loaded == fabric_network
-    assert [o.msp_id for o in loaded.orgs] == ["Org1MSP", "Org2MSP", "Org3MSP"]
+    # As the first `up` wrote it, plus any org added since (test_fabric_add_org.py).
+    assert loaded.orgs[:3] == fabric_network.orgs and loaded.orderers == fabric_network.orderers
+    assert [o.msp_id for o in loaded.orgs][:3] == ["Org1MSP", "Org2MSP", "Org3MSP"]
     assert len(loaded.orderers) == 3
     for org in loaded.orgs:
         assert org.peer_tls_ca.is_file() and org.admin_msp_dir.is_dir()
