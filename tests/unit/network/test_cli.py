@@ -31,6 +31,8 @@ def test_network_subcommands_are_registered() -> None:
         ["network", "enroll", "--org", "Org1", "--name", "a", "--role", "auditor"],
         ["network", "revoke", "--org", "Org1", "--name", "a"],
         ["network", "deploy-chaincode", "some/path", "--name", "x"],
+        ["network", "add-org"],
+        ["network", "add-org", "Acme"],
         ["doctor"],
     ):
         assert callable(parser.parse_args(argv).handler)
@@ -98,3 +100,16 @@ def test_logs_unknown_process_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "error AL1100" in done.stderr
+
+
+def test_add_org_defaults_to_org4() -> None:
+    assert build_parser().parse_args(["network", "add-org"]).name == "Org4"
+
+
+def test_add_org_without_a_running_network_is_one_line(tmp_path: Path) -> None:
+    release = make_release(tmp_path / "fabric")
+    env = {"FABRIC_HOME": str(release), "ANCHORLINE_HOME": str(tmp_path)}
+    down = _cli(["network", "add-org"], **env)
+    assert down.returncode == 1
+    assert down.stderr.count("\n") == 1 and "error AL1104" in down.stderr
+    assert "network up" in down.stderr

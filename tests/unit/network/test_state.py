@@ -81,3 +81,22 @@ def test_status_and_down_find_a_network_the_earlier_code_set_up(tmp_path: Path) 
     assert all(r.pid is None for r in rows)
     assert "cc.testcc.peer0.org1" in network.process_names()
     assert network.down() == []
+
+
+def test_added_orgs_keep_their_order_and_steps(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    state = NetworkState(identities=True, channel=True)
+    # Org10 sorts before Org4: the file must not reorder them (the order gives ports).
+    state.added_orgs = {"Org4": "member", "Org10": "in-channel"}
+    state.save(path)
+    again = NetworkState.load(path)
+    assert list(again.added_orgs.items()) == [("Org4", "member"), ("Org10", "in-channel")]
+    assert again.member_orgs() == ["Org4"]
+    assert "added_orgs" not in NetworkState().to_json()  # earlier files stay as they were
+
+
+def test_an_unknown_add_org_step_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({**OLD_FILE, "added_orgs": [{"name": "Org4", "step": "halfway"}]}))
+    with pytest.raises(NetworkError, match=str(path)):
+        NetworkState.load(path)

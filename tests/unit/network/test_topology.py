@@ -68,3 +68,35 @@ def test_org_lookup_is_case_insensitive() -> None:
     assert t.org("org3").msp_id == "Org3MSP"
     with pytest.raises(KeyError):
         t.org("Org4")
+
+
+def test_an_added_org_moves_no_port_and_gets_its_own() -> None:
+    before, after = build_topology(7100), build_topology(7100, added_orgs=["Org4"])
+    assert dict(before.all_ports()).items() <= dict(after.all_ports()).items()
+    for cc in range(MAX_CHAINCODES):
+        for peer in range(len(before.peers)):
+            assert before.chaincode_port(cc, peer) == after.chaincode_port(cc, peer)
+    org4 = after.org("Org4")
+    assert org4.msp_id == "Org4MSP" and after.added_orgs == (org4,)
+    assert after.peer_of("Org4").name == "peer0.org4"
+    ports = [p for _, p in after.all_ports()] + list(after.chaincode_ports)
+    assert len(ports) == len(set(ports))
+    assert min(set(ports) - {p for _, p in before.all_ports()} - set(before.chaincode_ports)) > max(
+        [p for _, p in before.all_ports()] + list(before.chaincode_ports)
+    )
+    # The test sessions give each network a block of 100 ports: Org4 still fits.
+    assert max(ports) < 7100 + 100
+    org4_cc = {after.chaincode_port(cc, 3) for cc in range(MAX_CHAINCODES)}
+    assert len(org4_cc) == MAX_CHAINCODES and not org4_cc & set(before.chaincode_ports)
+
+
+@pytest.mark.parametrize("name", ["org4", "Org_4", "", "Org4MSP" + "x" * 30, "4Org"])
+def test_bad_added_org_names(name: str) -> None:
+    with pytest.raises(ConfigError, match="org name"):
+        build_topology(7100, added_orgs=[name])
+
+
+@pytest.mark.parametrize("added", [["Org1"], ["ORG2"], ["Org4", "Org4"], ["OrdererOrg"]])
+def test_an_org_cannot_be_added_twice(added: list[str]) -> None:
+    with pytest.raises(ConfigError, match="already part"):
+        build_topology(7100, added_orgs=added)
