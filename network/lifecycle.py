@@ -371,6 +371,37 @@ class Lifecycle:
             str(sequence),
         ]
 
+    def approved(self, org: OrgSpec, name: str, sequence: int) -> str | None:
+        """The package id ``org`` approved for definition ``sequence`` of ``name``, if any."""
+        try:
+            out = peercli.run(
+                [
+                    str(self.install.binary("peer")),
+                    "lifecycle",
+                    "chaincode",
+                    "queryapproved",
+                    "--channelID",
+                    self.topology.channel,
+                    "--name",
+                    name,
+                    "--sequence",
+                    str(sequence),
+                    "--output",
+                    "json",
+                ],
+                self._admin_env(org),
+                f"query {org.name}'s approval of {name}",
+            )
+        except CommandFailed:
+            return None  # not approved (or no answer): approving again is the way on
+        try:
+            source = json.loads(out[out.index("{") :]).get("source") or {}
+        except ValueError:
+            return None
+        package = (source.get("Type") or {}).get("LocalPackage") or {}
+        found = package.get("package_id")
+        return str(found) if found else None
+
     def approve_for(
         self, org: OrgSpec, name: str, package_id: str, sequence: int, orderer: list[str]
     ) -> None:
