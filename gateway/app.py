@@ -42,7 +42,12 @@ from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.ratelimit import RateLimiter
-from gateway.auth.revocation import MspSource, RevocationSource, RevocationWatcher
+from gateway.auth.revocation import (
+    MspSource,
+    RevocationSource,
+    RevocationWatcher,
+    SessionEndFollower,
+)
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.clock import Clock, now_ms
@@ -302,6 +307,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 ctx.sessions,
                 token_secret_configured=bool(gs.token_secret),
                 prepare=_migrate if gs.migrate_on_start else None,
+                ends=SessionEndFollower(ctx.auth, ctx.sessions),
             )
         )
         fanout = ctx.hub.fanout

@@ -9,9 +9,14 @@ moved, has the session service re-check every identity it served. Those
 found revoked are refused from then on, and the service's identity
 listeners (the hub) kick their connections.
 
-Each gateway process runs its own watcher over the same MSP folders, so a
-CRL revocation needs no message between processes; a logout does (the
-hub's kicks go through the fan-out seam for that).
+Each gateway process runs its own watcher over the same MSP folders (and
+the same channel), so a CRL revocation needs no message between processes.
+A logout does: :class:`SessionEndFollower` reads the store's
+``session_ends`` by increasing id every 250 ms (a primary-key range scan),
+so a session ended on another process is refused here, and its connections
+here kicked, within about 250 ms plus a query; with Redis the hub's kick
+through the fan-out usually gets there first, and the follower's read of the
+same end is then a no-op.
 
 The same rounds pick up new organizations: given an :class:`MspSource` (the
 network profile's orgs, or the built-in CA's), a change of its cheap stamp
@@ -25,11 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from gateway.auth.sessions import SessionService
+from gateway.clock import Clock, now_ms
+from gateway.store.auth import AuthRepository
 
 log = logging.getLogger(__name__)
 
@@ -136,4 +143,85 @@ class RevocationWatcher:
             await asyncio.sleep(self._period_s)
 
 
-__all__ = ["ExtensibleTrust", "MspSource", "RevocationSource", "RevocationWatcher"]
+class SessionEndFollower:
+    """Applies the session ends other processes write to the shared store.
+
+    Each round reads the ends with an id above the last one seen. Ids are taken
+    when a transaction inserts, so one that took a lower id may commit after a
+    higher one was read: an id skipped that way is asked for again each round
+    for ``gap_wait_s`` (a rolled-back insert leaves a skip for good). Ends older
+    than ``keep_s`` are purged now and then; ``sessions.revoked_ms`` stays the
+    truth for sessions first seen later.
+    """
+
+    def __init__(
+        self,
+        repo: AuthRepository,
+        sessions: SessionService,
+        period_s: float = 0.25,
+        *,
+        gap_wait_s: float = 5.0,
+        keep_s: float = 600.0,
+        wall: Clock = now_ms,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._repo = repo
+        self._sessions = sessions
+        self._period_s = period_s
+        self._gap_wait_s = gap_wait_s
+        self._keep_ms = int(keep_s * 1000)
+        self._wall = wall
+        self._clock = clock
+        self._after: int | None = None
+        # Id skipped by a read -> when it was first missed.
+        self._gaps: dict[int, float] = {}
+
+    async def start(self) -> None:
+        """Begin after the ends written so far (sessions first seen later are looked
+        up in the store anyway)."""
+        self._after = await self._repo.last_session_end()
+
+    async def poll(self) -> list[str]:
+        """One round: the session ids newly ended here (their listeners were told)."""
+        if self._after is None:
+            await self.start()
+            return []
+        now = self._clock()
+        for gap, since in list(self._gaps.items()):
+            if now - since > self._gap_wait_s:
+                del self._gaps[gap]
+        rows = await self._repo.session_ends_after(self._after, self._gaps.keys())
+        ended: list[str] = []
+        for row in rows:
+            if row.id > self._after:
+                for missing in range(self._after + 1, row.id):
+                    self._gaps.setdefault(missing, now)
+                self._after = row.id
+            else:
+                self._gaps.pop(row.id, None)
+            if self._sessions.end_elsewhere(row.session_id, notify=True):
+                ended.append(row.session_id)
+        return ended
+
+    async def run(self) -> None:
+        """Poll every ``period_s`` until cancelled; the store briefly unreachable is
+        logged and retried, not fatal."""
+        rounds = 0
+        while True:
+            try:
+                if rounds % 2400 == 0 and self._after is not None:  # every ~10 min
+                    await self._repo.purge_session_ends(self._wall() - self._keep_ms)
+                await self.poll()
+            except Exception:
+                log.warning("reading ended sessions failed; retrying", exc_info=True)
+            rounds += 1
+            await asyncio.sleep(self._period_s)
+
+
+__all__ = [
+    "ExtensibleTrust",
+    "MspSource",
+    "RevocationSource",
+    "RevocationWatcher",
+    "SessionEndFollower",
+]

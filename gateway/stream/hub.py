@@ -652,9 +652,14 @@ class Hub:
                         conn.principal, joined, Action.WRITE
                     )
 
-    def _on_session_revoked(self, session_id: str) -> None:
+    def _on_session_revoked(self, session_id: str, here: bool) -> None:
         ended = SessionRevoked("session was ended: log in again")
-        self._fanout.kick(Kick("revoked", ended.code, ended.message, session_id=session_id))
+        kick = Kick("revoked", ended.code, ended.message, session_id=session_id)
+        if here:
+            self._fanout.kick(kick)
+        else:
+            # Learned from the store: every process follows it, so none publishes it.
+            self.apply_kick(kick)
 
     def _on_identity_revoked(self, fingerprint: str, message: str) -> None:
         self._fanout.kick(
@@ -666,6 +671,8 @@ class Hub:
         ``session_expired`` then disconnect; their emits not yet committed are refused.
         Returns how many connections were kicked."""
         if kick.session_id is not None:
+            # A kick from another process (the fan-out) ends the session's tokens here too.
+            self._sessions.end_elsewhere(kick.session_id, notify=False)
             targets = [
                 c for c in self.connections.values() if c.principal.session_id == kick.session_id
             ]
