@@ -199,9 +199,7 @@ class AuthRepository:
                     ["session_id", "fingerprint", "ended_ms"],
                     select(
                         sessions.c.id, sessions.c.fingerprint, literal(now_ms, BigInteger)
-                    ).where(
-                        sessions.c.id == session_id
-                    ),
+                    ).where(sessions.c.id == session_id),
                 )
             )
             return True

@@ -109,9 +109,7 @@ async def test_the_follower_starts_after_the_ends_written_before_it(
         await pair.b.authenticate(alice.token)
 
 
-async def test_an_id_committed_after_a_higher_one_is_not_missed(
-    pair: Pair, ca: EmbeddedCA
-) -> None:
+async def test_an_id_committed_after_a_higher_one_is_not_missed(pair: Pair, ca: EmbeddedCA) -> None:
     alice = await _login(pair, ca)
     bob = await _login(pair, ca, "bob")
     follower = SessionEndFollower(pair.repo, pair.b, gap_wait_s=5.0)
