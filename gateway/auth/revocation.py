@@ -9,6 +9,17 @@ moved, has the session service re-check every identity it served. Those
 found revoked are refused from then on, and the service's identity
 listeners (the hub) kick their connections.
 
+The same rounds take the CRLs of the channel configuration (each org's MSP
+``revocation_list``, where ``anchorline network revoke`` publishes them for
+Fabric's peers) from a :class:`ChannelCrls` source
+(:class:`~gateway.ledger.config_watch.ChannelConfigWatch` on Fabric, which
+follows the config blocks): a new configuration is handed to the trust
+store (``set_channel_crls``), which moves the same generation, so a
+channel-config CRL ends sessions exactly as a folder CRL does. The embedded
+ledger has no such source: its channel configuration is block 0, written once
+with the orgs' CA certificates and never updated, and its peers honour the
+built-in CA's ``crls/`` folders, which this watcher reads already.
+
 Each gateway process runs its own watcher over the same MSP folders (and
 the same channel), so a CRL revocation needs no message between processes.
 A logout does: :class:`SessionEndFollower` reads the store's
@@ -30,12 +41,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from gateway.auth.sessions import SessionService
 from gateway.clock import Clock, now_ms
+from gateway.errors import AnchorlineError
 from gateway.store.auth import AuthRepository
 
 log = logging.getLogger(__name__)
@@ -59,6 +71,21 @@ class ExtensibleTrust(Protocol):
     def msp_ids(self) -> tuple[str, ...]: ...
 
     def add_msp_dir(self, msp_id: str, folder: Path | str) -> None: ...
+
+
+@runtime_checkable
+class ChannelCrlTrust(Protocol):
+    """A trust store that honours CRLs from the channel configuration (``TrustStore``)."""
+
+    def set_channel_crls(self, msp_id: str, crls: Iterable[bytes]) -> bool: ...
+
+
+class ChannelCrls(Protocol):
+    """Where the channel configuration's CRLs are read (``ChannelConfigWatch``)."""
+
+    def revocation_lists(self) -> tuple[int, Mapping[str, Sequence[bytes]]]:
+        """``(version, {msp_id: [CRL, ...]})``: the version grows with each new configuration."""
+        ...
 
 
 class MspSource(Protocol):
@@ -91,6 +118,9 @@ class RevocationWatcher:
         self._generation: int | None = None
         self._msps = msps
         self._msp_stamp: object = msps.stamp() if msps is not None else None
+        self._channel: ChannelCrls | None = None
+        self._channel_version = 0
+        self._channel_msps: set[str] = set()
         #: Monotonic time of the last check that found a revoked identity (tests, logs).
         self.last_found_at: float | None = None
 
@@ -100,6 +130,7 @@ class RevocationWatcher:
         Returns the fingerprints newly found revoked.
         """
         self.add_new_orgs()
+        self.apply_channel_crls()
         generation = self._source.refresh_crls()
         if generation == self._generation:
             return []
@@ -113,6 +144,29 @@ class RevocationWatcher:
             self.last_found_at = time.monotonic()
             log.info("certificate revocation: ended the sessions of %d identity(ies)", len(found))
         return found
+
+    def follow_channel(self, channel: ChannelCrls) -> None:
+        """Honour the CRLs of the channel configuration ``channel`` reads, from the next
+        round on (needs a ``source`` that is a :class:`ChannelCrlTrust`)."""
+        self._channel = channel
+
+    def apply_channel_crls(self) -> bool:
+        """Hand a channel configuration read since the last round to the trust store;
+        True when one was. An MSP whose CRL cannot be parsed keeps its previous ones."""
+        if self._channel is None or not isinstance(self._source, ChannelCrlTrust):
+            return False
+        version, lists = self._channel.revocation_lists()
+        if version == self._channel_version:
+            return False
+        # An org whose MSP no longer lists CRLs (or left the channel) has none from it.
+        for msp_id in sorted(self._channel_msps | set(lists)):
+            try:
+                self._source.set_channel_crls(msp_id, lists.get(msp_id, ()))
+            except AnchorlineError as exc:
+                log.warning("channel configuration: CRL of %s ignored: %s", msp_id, exc.message)
+        self._channel_msps = set(lists)
+        self._channel_version = version
+        return True
 
     def add_new_orgs(self) -> list[str]:
         """Trust the MSPs the source lists and the store lacks; returns their ids."""
@@ -219,6 +273,8 @@ class SessionEndFollower:
 
 
 __all__ = [
+    "ChannelCrlTrust",
+    "ChannelCrls",
     "ExtensibleTrust",
     "MspSource",
     "RevocationSource",
