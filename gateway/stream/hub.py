@@ -34,7 +34,9 @@ and resumes from its last seq), ``session_expired``
 
 A revoked certificate (see :mod:`gateway.auth.revocation`) kicks every
 connection of that identity through the fan-out seam, and its emits still
-waiting for a commit are withdrawn and refused (AL1509).
+waiting for a commit are withdrawn and refused (AL1509). A session ended on
+another process (a logout) kicks its connections here too: through the
+fan-out's kick, or from the store's follower when no broker carries it.
 """
 
 from __future__ import annotations
