@@ -153,26 +153,28 @@ async def test_a_crl_only_in_the_channel_configuration_kicks_the_member_from_bot
                 await c.join("board-1")
             old = rick1.session
             started = time.monotonic()
-            # The CRL goes into Org2's MSP in the channel (a config update signed by
-            # Org2's admin); the call returns once every peer has committed it.
-            revoke = asyncio.get_running_loop().run_in_executor(
-                None, lambda: fabric_session.network.revoke("Org2", name, channel=True)
-            )
+
+            def revoke_into_channel() -> float:
+                # The CRL goes into Org2's MSP in the channel (a config update signed by
+                # Org2's admin); the call returns once every peer has committed it.
+                fabric_session.network.revoke("Org2", name, channel=True)
+                return time.monotonic()
+
+            revoke = asyncio.get_running_loop().run_in_executor(None, revoke_into_channel)
             kicks = await asyncio.gather(
                 _wait_for(rick1, "session_expired", 60.0),
                 _wait_for(rick2, "session_expired", 60.0),
             )
             kicked = time.monotonic()
-            await revoke
-            committed = time.monotonic()
+            committed = await revoke
             print(
                 f"channel-config revoke command to kick on both gateways: "
-                f"{(kicked - started) * 1000:.0f} ms; the command returned (every peer "
-                f"committed) {(committed - kicked) * 1000:.0f} ms after the kick"
+                f"{(kicked - started) * 1000:.0f} ms; kick {(kicked - committed) * 1000:.0f} ms "
+                "after the command returned (every peer committed)"
             )
-            # Kicked no later than a second after every peer had the configuration
-            # (typically before the command returned: the gateways' own peer had it first).
-            assert kicked < committed + 1.0
+            # Kicked within a second of every peer having the configuration (the
+            # gateways' own peer may have had it, and the kick come, before the return).
+            assert kicked - committed < 1.0
             assert all(k["reason"] == "certificate_revoked" for k in kicks)
             for gw in (gw1, gw2):
                 rick1.url = gw.url
