@@ -42,7 +42,12 @@ from gateway.anchoring.service import AnchoringService
 from gateway.auth.authorizer import Authorizer, ConfigPolicy
 from gateway.auth.challenges import ChallengeService
 from gateway.auth.ratelimit import RateLimiter
-from gateway.auth.revocation import MspSource, RevocationSource, RevocationWatcher
+from gateway.auth.revocation import (
+    MspSource,
+    RevocationSource,
+    RevocationWatcher,
+    SessionEndFollower,
+)
 from gateway.auth.sessions import IdentityVerifier, SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.clock import Clock, now_ms
@@ -64,6 +69,7 @@ from gateway.events.model import NewEvent
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
+from gateway.ledger.config_watch import ChannelConfigWatch
 from gateway.ledger.connection import LedgerConnection, ledger_kind, open_ledger, profile_path
 from gateway.ledger.connection_profile import load_profile
 from gateway.marketplace.ledger import handle_from_anchoring
@@ -302,6 +308,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 ctx.sessions,
                 token_secret_configured=bool(gs.token_secret),
                 prepare=_migrate if gs.migrate_on_start else None,
+                ends=SessionEndFollower(ctx.auth, ctx.sessions),
             )
         )
         fanout = ctx.hub.fanout
@@ -313,6 +320,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await ctx.pipeline.start()
         expiry = asyncio.create_task(ctx.hub.run_expiry(), name="session-expiry")
         watcher = app.get(REVOCATION)
+        if watcher is not None and ledger_kind(ctx.settings) == "fabric":
+            await _follow_channel_config(app, watcher, stack)
         crl_watch = (
             asyncio.create_task(watcher.run(), name="crl-watcher") if watcher is not None else None
         )
@@ -326,6 +335,26 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await sio.shutdown(app[SOCKET_SERVER])
             await ctx.hub.close()
             await ctx.pipeline.stop()
+
+
+async def _follow_channel_config(
+    app: web.Application, watcher: RevocationWatcher, stack: contextlib.AsyncExitStack
+) -> None:
+    """Feed the channel configuration's CRLs (Fabric) to the CRL watcher, over a ledger
+    connection of this process's own: every process follows the channel itself, as it
+    reads the MSP folders itself; ``stack`` closes both."""
+    connect = app.get(ANCHORING_CONNECT, open_ledger)
+    connection = connect(app[CONTEXT].settings)
+    stack.push_async_callback(connection.close)
+    watch = ChannelConfigWatch(
+        connection.gateway.client.failover,
+        connection.channel,
+        connection.gateway.client.creator,
+        connection.signer,
+    )
+    watch.start()
+    stack.push_async_callback(watch.close)
+    watcher.follow_channel(watch)
 
 
 async def _anchoring(app: web.Application) -> AsyncIterator[None]:

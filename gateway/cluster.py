@@ -5,9 +5,10 @@ process on the same file is refused at start (:class:`~gateway.store.shared.Sqli
 On PostgreSQL any number of processes serve the same channels; each of them,
 at start, reads the shared token-signing key (unless ``gateway.token_secret``
 is set) so tokens issued by one are accepted by all, and follows the
-revocations the others make. Unreachable databases and refused logins are
-turned into one-line :class:`~gateway.errors.ConfigError` naming
-``gateway.database_url``.
+sessions the others end (logouts, within about 250 ms:
+:class:`~gateway.auth.revocation.SessionEndFollower`). Unreachable databases
+and refused logins are turned into one-line :class:`~gateway.errors.ConfigError`
+naming ``gateway.database_url``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.auth.revocation import SessionEndFollower
 from gateway.auth.sessions import SessionService
 from gateway.auth.tokens import TokenSigner
 from gateway.errors import ConfigError
@@ -71,11 +73,13 @@ async def membership(
     *,
     token_secret_configured: bool,
     prepare: Callable[[], Awaitable[None]] | None = None,
+    ends: SessionEndFollower | None = None,
 ) -> AsyncIterator[None]:
     """Hold this process's place beside the others for the duration of the block.
 
     ``prepare`` (the migrations) runs once the SQLite file is ours and before
-    the shared key is read.
+    the shared key is read. On a shared store ``ends`` (the sessions the other
+    processes end) is followed from the ends written before this process joined.
     """
     owner: SqliteOwner | None = None
     database = engine.url.database
@@ -95,9 +99,9 @@ async def membership(
 
                 await reach_store(engine, _read)
                 sessions.use_signer(TokenSigner(secret[0]))
-            follower = asyncio.create_task(
-                sessions.follow_revocations(), name="revocation-follower"
-            )
+            if ends is not None:
+                await reach_store(engine, ends.start)
+                follower = asyncio.create_task(ends.run(), name="session-end-follower")
             log.info("shared store: %s (pid %d)", where(engine), os.getpid())
         yield
     finally:

@@ -8,14 +8,21 @@ then the signature over the challenge. Each refusal is its own error type.
 Revocation is live: :meth:`SessionService.check_revocations` re-checks every
 identity this process has served against the verifier's current CRLs (the
 :class:`~gateway.auth.revocation.RevocationWatcher` calls it when a CRL
-changes); a revoked identity's tokens and refresh tokens are refused from
-then on and the identity listeners (the hub, which kicks its connections) are
-told. ``authenticate`` checks that set, a dictionary lookup, on every call.
+changes, in a folder or in the channel configuration); a revoked identity's
+tokens and refresh tokens are refused from then on and the identity
+listeners (the hub, which kicks its connections) are told. ``authenticate``
+checks that set, a dictionary lookup, on every call.
+
+A session ended by another process (a logout, a failed re-check) reaches
+this one through :meth:`SessionService.end_elsewhere`: from the fan-out's
+kick (Redis, the fast path) or from the
+:class:`~gateway.auth.revocation.SessionEndFollower` reading the store's
+``session_ends`` (the truth); whichever comes first ends it here, the other
+is a no-op.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
@@ -127,7 +134,7 @@ class SessionService:
         # store is the truth: a token's session is looked up once per process, so a
         # logout or a revocation survives a restart (issue 19 item 8).
         self._live: set[str] = set()
-        self._revocation_listeners: list[Callable[[str], None]] = []
+        self._revocation_listeners: list[Callable[[str, bool], None]] = []
         self._identity_listeners: list[Callable[[str, str], None]] = []
 
     # -- login ------------------------------------------------------------------------
@@ -248,31 +255,30 @@ class SessionService:
         return self._tokens(fresh, new_secret, now)
 
     async def revoke(self, session_id: str) -> None:
-        """End a session now: its tokens stop working and listeners are told."""
+        """End a session now: its tokens stop working here at once, the end is written
+        to the store (where the other processes follow it) and listeners are told with
+        ``here=True``."""
         self._revoked.add(session_id)
         self._live.discard(session_id)
         await self._repo.revoke_session(session_id, self._clock())
         for listener in self._revocation_listeners:
-            listener(session_id)
+            listener(session_id, True)
 
-    async def follow_revocations(self, period_s: float = 1.0) -> None:
-        """Background loop (several gateways on one store): apply revocations made by
-        other processes within ``period_s``; their connections here are closed too."""
-        since = self._clock() - 1000
-        while True:
-            await asyncio.sleep(period_s)
-            now = self._clock()
-            try:
-                revoked = await self._repo.revoked_session_ids(since - 1000)
-            except Exception:  # the store is briefly unreachable: try again next period
-                log.warning("reading revoked sessions failed; retrying", exc_info=True)
-                continue
-            since = now
-            for session_id in revoked:
-                if session_id not in self._revoked:
-                    self._revoked.add(session_id)
-                    for listener in self._revocation_listeners:
-                        listener(session_id)
+    def end_elsewhere(self, session_id: str, *, notify: bool) -> bool:
+        """A session another process ended: refuse its tokens and refresh tokens here
+        from now on. With ``notify`` the revocation listeners are told (``here=False``);
+        the fan-out's kick, which ends the connections itself, passes False.
+
+        Returns False when this process knew of the end already (nothing done).
+        """
+        if session_id in self._revoked:
+            return False
+        self._revoked.add(session_id)
+        self._live.discard(session_id)
+        if notify:
+            for listener in self._revocation_listeners:
+                listener(session_id, False)
+        return True
 
     def use_signer(self, signer: TokenSigner) -> None:
         """Issue and check tokens with ``signer`` from now on (the shared key, read at
@@ -283,8 +289,10 @@ class SessionService:
         """Forget challenges that expired over a minute ago; returns how many."""
         return await self._repo.purge_challenges(self._clock() - 60_000)
 
-    def on_revocation(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(session_id)`` whenever a session is revoked here."""
+    def on_revocation(self, listener: Callable[[str, bool], None]) -> None:
+        """Call ``listener(session_id, here)`` whenever a session ends: ``here`` is True
+        when this process ended it (a logout here), False when another one did and this
+        process learned it from the store."""
         self._revocation_listeners.append(listener)
 
     def on_identity_revoked(self, listener: Callable[[str, str], None]) -> None:

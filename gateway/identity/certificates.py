@@ -25,8 +25,14 @@ Public API (others depend on it; keep it stable):
     is honoured without a restart.
 ``TrustStore.refresh_crls() -> int`` and ``TrustStore.crl_generation``
     Re-read the CRL folders whose files changed (one directory scan per MSP);
-    the generation grows each time any CRL set is re-read, by this call or by
-    a ``verify``, so a watcher that remembers it never misses a change.
+    the generation grows each time any CRL set is re-read, by this call, by
+    a ``verify`` or by ``set_channel_crls``, so a watcher that remembers it
+    never misses a change.
+``TrustStore.set_channel_crls(msp_id, crls) -> bool``
+    The CRLs the channel configuration carries for ``msp_id`` (its MSP's
+    ``revocation_list``), honoured beside the folder's own; replaced by each
+    call. False (nothing changed) for the same list again or an MSP this store
+    does not trust.
 ``TrustStore.verify(cert, *, at=None, msp_id=None) -> VerifiedIdentity``
     Checks, in this order: that the certificate chains (name and signature) to a
     CA of a trusted MSP (of ``msp_id`` only, when given), that it and every
@@ -211,6 +217,10 @@ class _Msp:
     intermediates: list[x509.Certificate]
     crls: list[x509.CertificateRevocationList]
     folder: Path | None = None
+    # From the channel configuration's MSP (revocation_list), kept apart from the
+    # folder's so that re-reading one does not drop the other.
+    channel_crls: list[x509.CertificateRevocationList] = dataclasses.field(default_factory=list)
+    channel_crl_bytes: tuple[bytes, ...] = ()
     # (name, mtime_ns, size) of the CRL files last read, to re-read them on change.
     crl_stamp: tuple[tuple[str, int, int], ...] = ()
     # Serial -> revocation date, per issuing CA certificate, from CRLs that CA signed.
@@ -224,7 +234,7 @@ class _Msp:
     def index_crls(self) -> None:
         """Rebuild :attr:`revoked` from the CRLs whose signature a CA of this MSP made."""
         revoked: dict[x509.Certificate, dict[int, dt.datetime]] = {}
-        for crl in self.crls:
+        for crl in (*self.crls, *self.channel_crls):
             for ca in self.cas():
                 if crl.issuer == ca.subject and _signed_by(crl, ca):
                     entries = revoked.setdefault(ca, {})
@@ -380,6 +390,25 @@ class TrustStore:
             for msp in self._msps.values():
                 self._refresh_crls(msp)
             return self._crl_generation
+
+    def set_channel_crls(self, msp_id: str, crls: Iterable[bytes]) -> bool:
+        """Honour ``crls`` (PEM or DER, as the channel configuration's MSP carries them)
+        for ``msp_id`` from now on, in place of the channel CRLs set before; see the
+        module docstring. Raises ``MspFolderError`` for bytes that are no CRL (the
+        CRLs set before stay)."""
+        raw = tuple(bytes(c) for c in crls)
+        with self._lock:
+            msp = self._msps.get(msp_id)
+            if msp is None or raw == msp.channel_crl_bytes:
+                return False
+            loaded: list[x509.CertificateRevocationList] = []
+            for i, crl in enumerate(raw):
+                loaded.extend(_load_crl(crl, f"channel CRL {i} of {msp_id}"))
+            msp.channel_crls = loaded
+            msp.channel_crl_bytes = raw
+            msp.index_crls()
+            self._crl_generation += 1
+            return True
 
     @property
     def crl_generation(self) -> int:

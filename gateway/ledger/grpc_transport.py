@@ -4,7 +4,9 @@
 over one HTTP/2 connection per peer, opened on first use and reused by every
 call and every Gateway that shares the transport. The same connection carries
 the peer's Deliver service for filtered blocks (``deliver_filtered``), from
-which :mod:`gateway.ledger.commit_watch` learns commit statuses. TLS trusts the given CA
+which :mod:`gateway.ledger.commit_watch` learns commit statuses, and for full
+blocks (``deliver_blocks``), from which :mod:`gateway.ledger.config_watch`
+reads the channel configuration. TLS trusts the given CA
 bundle (the org's TLS CA); ``server_name_override`` is the name the peer's
 certificate carries when it is dialled by another name. Every gRPC failure
 becomes :class:`~gateway.ledger.transport.RpcError`, with the per-peer
@@ -139,6 +141,12 @@ class GrpcTransport:
     ) -> AsyncIterator[events_pb2.DeliverResponse]:
         """The peer's filtered blocks for a signed seek envelope (Deliver service)."""
         return self._stream(lambda: self._deliver_stub().DeliverFiltered(iter([envelope])))
+
+    def deliver_blocks(
+        self, envelope: common_pb2.Envelope
+    ) -> AsyncIterator[events_pb2.DeliverResponse]:
+        """The peer's full blocks for a signed seek envelope (Deliver service)."""
+        return self._stream(lambda: self._deliver_stub().Deliver(iter([envelope])))
 
     async def close(self) -> None:
         channel, self._channel, self._stub = self._channel, None, None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import BigInteger, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.store.models import challenges, identities, sessions
+from gateway.store.models import challenges, identities, session_ends, sessions
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,6 +31,16 @@ class SessionRow:
     refresh_hash: str
     refresh_expires_ms: int
     revoked_ms: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionEndRow:
+    """A session ended (``session_ends``): ``id`` grows with every end written."""
+
+    id: int
+    session_id: str
+    fingerprint: str
+    ended_ms: int
 
 
 class AuthRepository:
@@ -173,21 +184,54 @@ class AuthRepository:
             return result.rowcount == 1
 
     async def revoke_session(self, session_id: str, now_ms: int) -> bool:
+        """End the session (``revoked_ms``) and, in the same transaction, append it to
+        ``session_ends`` for the other processes; False when it had ended already."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(sessions)
                 .where(sessions.c.id == session_id, sessions.c.revoked_ms.is_(None))
                 .values(revoked_ms=now_ms)
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            await conn.execute(
+                insert(session_ends).from_select(
+                    ["session_id", "fingerprint", "ended_ms"],
+                    select(
+                        sessions.c.id, sessions.c.fingerprint, literal(now_ms, BigInteger)
+                    ).where(sessions.c.id == session_id),
+                )
+            )
+            return True
 
-    async def revoked_session_ids(self, since_ms: int) -> list[str]:
-        """Sessions revoked at or after ``since_ms`` (for other processes' caches)."""
+    async def last_session_end(self) -> int:
+        """The highest ``session_ends`` id written so far (0 when none)."""
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(select(func.max(session_ends.c.id)))).scalar()
+            return int(value or 0)
+
+    async def session_ends_after(
+        self, after_id: int, also: Collection[int] = (), limit: int = 1000
+    ) -> list[SessionEndRow]:
+        """Ends with an id above ``after_id``, or in ``also`` (ids a follower saw
+        skipped: a transaction that took its id earlier may commit later), in id
+        order, at most ``limit``. A primary-key range scan."""
+        condition = session_ends.c.id > after_id
+        if also:
+            condition = or_(condition, session_ends.c.id.in_(sorted(also)))
         async with self._engine.connect() as conn:
             rows = await conn.execute(
-                select(sessions.c.id).where(sessions.c.revoked_ms >= since_ms)
+                select(session_ends).where(condition).order_by(session_ends.c.id).limit(limit)
             )
-            return [r[0] for r in rows]
+            return [SessionEndRow(int(r.id), r.session_id, r.fingerprint, r.ended_ms) for r in rows]
+
+    async def purge_session_ends(self, before_ms: int) -> int:
+        """Delete ends older than ``before_ms`` (followers are long past them)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(session_ends).where(session_ends.c.ended_ms < before_ms)
+            )
+            return int(result.rowcount or 0)
 
     async def table_counts(self) -> dict[str, Any]:
         async with self._engine.connect() as conn:

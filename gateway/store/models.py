@@ -74,6 +74,19 @@ sessions = Table(
     Index("ix_sessions_fingerprint", "fingerprint"),
 )
 
+# One row per session ended (a logout, a failed re-check), in the same transaction
+# as the session's revoked_ms: other gateway processes follow it by id, a primary-key
+# range scan, to end those sessions within a second. Rows are short-lived (purged
+# after a few minutes); ``sessions.revoked_ms`` stays the truth.
+session_ends = Table(
+    "session_ends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("ended_ms", BigInteger, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,

@@ -34,7 +34,9 @@ and resumes from its last seq), ``session_expired``
 
 A revoked certificate (see :mod:`gateway.auth.revocation`) kicks every
 connection of that identity through the fan-out seam, and its emits still
-waiting for a commit are withdrawn and refused (AL1509).
+waiting for a commit are withdrawn and refused (AL1509). A session ended on
+another process (a logout) kicks its connections here too: through the
+fan-out's kick, or from the store's follower when no broker carries it.
 """
 
 from __future__ import annotations
@@ -652,9 +654,14 @@ class Hub:
                         conn.principal, joined, Action.WRITE
                     )
 
-    def _on_session_revoked(self, session_id: str) -> None:
+    def _on_session_revoked(self, session_id: str, here: bool) -> None:
         ended = SessionRevoked("session was ended: log in again")
-        self._fanout.kick(Kick("revoked", ended.code, ended.message, session_id=session_id))
+        kick = Kick("revoked", ended.code, ended.message, session_id=session_id)
+        if here:
+            self._fanout.kick(kick)
+        else:
+            # Learned from the store: every process follows it, so none publishes it.
+            self.apply_kick(kick)
 
     def _on_identity_revoked(self, fingerprint: str, message: str) -> None:
         self._fanout.kick(
@@ -666,6 +673,8 @@ class Hub:
         ``session_expired`` then disconnect; their emits not yet committed are refused.
         Returns how many connections were kicked."""
         if kick.session_id is not None:
+            # A kick from another process (the fan-out) ends the session's tokens here too.
+            self._sessions.end_elsewhere(kick.session_id, notify=False)
             targets = [
                 c for c in self.connections.values() if c.principal.session_id == kick.session_id
             ]

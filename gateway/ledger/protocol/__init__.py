@@ -8,7 +8,8 @@ client object graph (:mod:`gateway.ledger.proposal`, ``transaction``, ``commit``
 - :mod:`.transaction` — proposal responses and transaction envelopes: build, assemble, parse;
 - :mod:`.commit` — the commit status request, validation code names;
 - :mod:`.events` — chaincode events, checkpoints, the events request and response;
-- :mod:`.deliver` — the Deliver seek envelope and filtered-block statuses.
+- :mod:`.deliver` — the Deliver seek envelope and filtered-block statuses;
+- :mod:`.config` — the channel configuration in config blocks, its MSPs' CRLs.
 
 Nothing here imports the rest of :mod:`gateway.ledger`; it may import
 :mod:`gateway.errors` and :mod:`gateway.identity` (hashing and signing).

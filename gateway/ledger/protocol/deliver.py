@@ -1,7 +1,7 @@
 """The Deliver service's messages: the seek request and the filtered blocks it streams.
 
 - :func:`build_seek_envelope` — a signed ``DELIVER_SEEK_INFO`` envelope asking
-  for every block from a given number (or from the newest) on.
+  for every block from a given number (or from the newest) on, or for a range.
 - :func:`filtered_statuses` — each transaction's id and validation code in a
   ``FilteredBlock``, in block order.
 """
@@ -20,10 +20,22 @@ from gateway.ledger.protocol.proposal import header_timestamp, new_nonce, transa
 _MAX_BLOCK = 2**64 - 1
 
 
+def _position(number: int | None) -> ab_pb2.SeekPosition:
+    if number is None:
+        return ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
+    return ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=number))
+
+
 def build_seek_envelope(
-    channel_id: str, creator: bytes, signer: Signer, start_block: int | None
+    channel_id: str,
+    creator: bytes,
+    signer: Signer,
+    start_block: int | None,
+    *,
+    stop_block: int | None = _MAX_BLOCK,
 ) -> common_pb2.Envelope:
-    """A signed ``DELIVER_SEEK_INFO`` envelope: every block from ``start_block`` (None: newest)."""
+    """A signed ``DELIVER_SEEK_INFO`` envelope: the blocks from ``start_block`` to
+    ``stop_block`` (default: every block from then on; None for either: the newest)."""
     nonce = new_nonce()
     channel_header = common_pb2.ChannelHeader(
         type=common_pb2.DELIVER_SEEK_INFO,
@@ -32,14 +44,9 @@ def build_seek_envelope(
         timestamp=header_timestamp(None),
     )
     signature_header = common_pb2.SignatureHeader(creator=creator, nonce=nonce)
-    start = (
-        ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
-        if start_block is None
-        else ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=start_block))
-    )
     seek = ab_pb2.SeekInfo(
-        start=start,
-        stop=ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=_MAX_BLOCK)),
+        start=_position(start_block),
+        stop=_position(stop_block),
         behavior=ab_pb2.SeekInfo.BLOCK_UNTIL_READY,
     )
     payload = common_pb2.Payload(
