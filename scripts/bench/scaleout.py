@@ -1,12 +1,17 @@
 """Scale-out figures: one gateway vs two behind HAProxy, shared-store CPU cost, hot-channel
 sequence contention, anchor-lease takeover. A benchmark, not a test: it asserts nothing.
 
-Runs real processes on loopback (tests/cluster.py): a throwaway PostgreSQL, Redis,
-HAProxy, gateway processes pinned with taskset, and the load generator (this process)
-pinned apart where the machine has the cores. Every phase is bounded in events and time.
+Runs real processes on loopback (scripts/bench/loopback.py, shared with the scale-out
+tests): a throwaway PostgreSQL, Redis, HAProxy, gateway processes pinned with taskset,
+and the load generator (this process) pinned apart where the machine has the cores.
+Every phase is bounded in events and time.
 
     PYTHONPATH=. .venv/bin/python scripts/bench/scaleout.py [--seconds 8] [--emitters 8]
-        [--receivers 8] [--window 16] [--phases mode,scale,contention,takeover]
+        [--receivers 8] [--window 16] [--rate 0] [--phases mode,scale,contention,takeover]
+
+``--rate`` paces the emitters (events/s over all of them) instead of sending as fast as
+the window allows: at one offered rate both modes carry the same events and deliveries
+per second, so their CPU per event compares without the difference in throughput.
 
 Figures (per phase, one JSON line each, then a summary):
 - ``mode``: one gateway process, SQLite vs PostgreSQL (fan-out local vs Redis): acked
@@ -35,13 +40,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from loopback import Balancer, GatewayProcess, PgCluster, RedisServer, make_world  # noqa: E402
+
 from gateway.client.member import MemberClient  # noqa: E402
+from gateway.events.model import NewEvent, SignedEvent  # noqa: E402
 from gateway.store.engine import create_engine, migrate  # noqa: E402
 from gateway.store.events import EventRepository  # noqa: E402
-from tests.cluster import Balancer, GatewayProcess, RedisServer  # noqa: E402
-from tests.integration.gateway.support import PgCluster  # noqa: E402
-from tests.integration.scaleout.support import make_world  # noqa: E402
-from tests.unit.store.test_store import new  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
@@ -92,6 +96,7 @@ async def drive(url: str, world: Any, args: argparse.Namespace, channel: str) ->
         (emitters if i < args.emitters else receivers).append(client)
     latencies: list[float] = []
     acked = errors = 0
+    refused: dict[str, int] = {}  # error code (or exception type) -> count
     received = [0]
     stop = time.monotonic() + args.seconds
 
@@ -108,8 +113,10 @@ async def drive(url: str, world: Any, args: argparse.Namespace, channel: str) ->
             started = time.perf_counter()
             try:
                 ack = await client.emit(channel, "bid", {"n": k})
-            except Exception:
+            except Exception as exc:
                 errors += 1
+                kind = str(getattr(exc, "code", type(exc).__name__))
+                refused[kind] = refused.get(kind, 0) + 1
                 return
             finally:
                 sem.release()
@@ -118,10 +125,19 @@ async def drive(url: str, world: Any, args: argparse.Namespace, channel: str) ->
                 latencies.append(time.perf_counter() - started)
             else:
                 errors += 1
+                kind = str((ack.error or {}).get("code"))
+                refused[kind] = refused.get(kind, 0) + 1
 
         tasks = set()
         k = 0
+        began = time.monotonic()
         while time.monotonic() < stop and k < args.max_events:
+            if args.rate:
+                # Paced (open loop): the k-th event at its time, so both modes carry
+                # the same events/s and deliveries/s and their CPU per event compares.
+                due = began + k * args.emitters / args.rate - time.monotonic()
+                if due > 0:
+                    await asyncio.sleep(due)
             await sem.acquire()
             task = asyncio.create_task(one(k))
             tasks.add(task)
@@ -142,6 +158,7 @@ async def drive(url: str, world: Any, args: argparse.Namespace, channel: str) ->
     return {
         "acked": acked,
         "errors": errors,
+        "refused": refused,
         "seconds": round(elapsed, 2),
         "acked_per_s": round(acked / elapsed, 1),
         "delivered_per_s": round(received[0] / elapsed, 1),
@@ -162,6 +179,14 @@ def gateways(
         "ANCHORLINE_GATEWAY_SQLITE_SYNCHRONOUS": "NORMAL",
         "ANCHORLINE_ANCHORING_ENABLED": "false",
         "ANCHORLINE_LEDGER_KIND": "embedded",
+        # The figures are costs per event: every event sent is stored and acknowledged.
+        # With admission's wait rule a PostgreSQL descheduled for 40 ms on this shared
+        # machine refused events whose parsing the CPU per acknowledged event then
+        # carried; the queue bound still holds.
+        "ANCHORLINE_GATEWAY_ADMISSION_MAX_QUEUE_WAIT_MS": "0",
+        "ANCHORLINE_GATEWAY_ADMISSION_MAX_LOOP_LAG_MS": "0",
+        "ANCHORLINE_GATEWAY_EMIT_IDENTITY_PER_S": "0",
+        "ANCHORLINE_GATEWAY_EMIT_CONNECTION_PER_S": "0",
     }
     procs = [GatewayProcess(folder / f"g{i}", i, settings) for i in range(count)]
     try:
@@ -193,6 +218,7 @@ async def phase_mode(root: Path, pg: PgCluster, args: argparse.Namespace) -> lis
                     cpu_s(gw.pid),
                     cpu_s(pg.pid or 0, True),
                     cpu_s(redis.pid) if redis else 0.0,
+                    cpu_s(os.getpid()),
                 )
                 result = await drive(gw.url, world, args, "bench")
                 result["events_per_commit"] = round(result["acked"] / max(1, _commits(gw.url)), 1)
@@ -200,6 +226,7 @@ async def phase_mode(root: Path, pg: PgCluster, args: argparse.Namespace) -> lis
                     cpu_s(gw.pid),
                     cpu_s(pg.pid or 0, True),
                     cpu_s(redis.pid) if redis else 0.0,
+                    cpu_s(os.getpid()),
                 )
         finally:
             if redis:
@@ -218,6 +245,8 @@ async def phase_mode(root: Path, pg: PgCluster, args: argparse.Namespace) -> lis
             pg_redis_cpu_ms_per_event=round(store_ms, 3),
             total_cpu_ms_per_event=round(gw_ms + store_ms, 3),
             gateway_cpu_share=round((after[0] - before[0]) / result["seconds"], 2),
+            loadgen_cpu_share=round((after[3] - before[3]) / result["seconds"], 2),
+            load_average=_load_average(),
         )
         print(json.dumps(result), flush=True)
         out.append(result)
@@ -235,16 +264,37 @@ async def phase_scale(root: Path, pg: PgCluster, args: argparse.Namespace) -> li
             with gateways(folder, world, pg.new_database(), redis, count) as procs:
                 balancer = Balancer(folder / "haproxy", [(g.name, g.port) for g in procs])
                 balancer.start()
+                others = {
+                    "loadgen": (os.getpid(), False),
+                    "haproxy": (balancer.pid, False),
+                    "redis": (redis.pid, False),
+                    "postgresql": (pg.pid or 0, True),
+                }
                 try:
                     before = [cpu_s(g.pid) for g in procs]
+                    rest = {k: cpu_s(pid, kids) for k, (pid, kids) in others.items()}
                     result = await drive(balancer.url, world, args, "bench")
                     after = [cpu_s(g.pid) for g in procs]
+                    rest = {k: cpu_s(pid, kids) - rest[k] for k, (pid, kids) in others.items()}
                 finally:
                     balancer.stop()
         finally:
             redis.stop()
-        busy = [round((a - b) / result["seconds"], 2) for a, b in zip(after, before, strict=True)]
-        result.update(phase="scale", gateways=count, gateway_cpu_share=busy)
+        seconds = result["seconds"]
+        busy = [round((a - b) / seconds, 2) for a, b in zip(after, before, strict=True)]
+        shares = {k: round(v / seconds, 2) for k, v in rest.items()}
+        # The side that bound the figure: a process near a whole core (its pinning is
+        # one core), or the machine when all together fill the cores.
+        total = sum(busy) + sum(shares.values())
+        result.update(
+            phase="scale",
+            gateways=count,
+            gateway_cpu_share=busy,
+            cpu_share=shares,
+            machine_cpu_share=round(total / CORES, 2),
+            bound=_bound(busy, shares, total),
+            load_average=_load_average(),
+        )
         print(json.dumps(result), flush=True)
         out.append(result)
     return out
@@ -298,6 +348,17 @@ async def phase_contention(pg: PgCluster, args: argparse.Namespace) -> list[dict
     return out
 
 
+def _event(event_id: str, channel: str) -> NewEvent:
+    """An event as the store receives it (the store checks no signature)."""
+    body = f'{{"channel":"{channel}","client_ts":1,"id":"{event_id}","payload":1,"type":"t"}}'
+    return NewEvent(
+        SignedEvent(event_id, channel, "t", 1, 1, b"sig", body.encode()),
+        signer="f" * 64,
+        msp_id="Org1MSP",
+        received_ms=1000,
+    )
+
+
 async def _write(
     repo: EventRepository,
     channel: str,
@@ -309,7 +370,7 @@ async def _write(
 ) -> None:
     b = 0
     while time.monotonic() < stop:
-        batch = [new(f"{prefix}-{b}-{i}", channel) for i in range(size)]
+        batch = [_event(f"{prefix}-{b}-{i}", channel) for i in range(size)]
         started = time.perf_counter()
         await repo.append(batch)
         latencies.append(time.perf_counter() - started)
@@ -351,6 +412,22 @@ async def phase_takeover(root: Path, pg: PgCluster, args: argparse.Namespace) ->
     return result
 
 
+def _load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _bound(gateways: list[float], others: dict[str, float], total: float) -> str:
+    """Which side bound a run, from the CPU shares: a process at 85% of a core or more,
+    else the machine's cores when the processes measured use 85% of them or more."""
+    full = [f"gateway{i}" for i, share in enumerate(gateways) if share >= 0.85]
+    full += [name for name, share in others.items() if share >= 0.85]
+    if full:
+        return ",".join(full)
+    if total >= 0.85 * CORES:
+        return "machine (all cores busy)"
+    return "none at 85%: latency (window) or other load on the machine"
+
+
 def _commits(url: str) -> int:
     import urllib.request
 
@@ -377,6 +454,12 @@ async def main() -> None:
     parser.add_argument("--emitters", type=int, default=8)
     parser.add_argument("--receivers", type=int, default=8)
     parser.add_argument("--window", type=int, default=16)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered events/s over all emitters (0: as fast as the window allows)",
+    )
     parser.add_argument("--batch", type=int, default=32, help="events per commit (contention)")
     parser.add_argument("--max-events", type=int, default=50_000, help="per emitter, a bound")
     parser.add_argument("--phases", default="mode,scale,contention,takeover")
