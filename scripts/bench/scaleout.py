@@ -40,7 +40,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from gateway_events import NodeProcess  # noqa: E402
 from loopback import Balancer, GatewayProcess, PgCluster, RedisServer, make_world  # noqa: E402
+from nodejs import node_modules  # noqa: E402
 
 from gateway.client.member import MemberClient  # noqa: E402
 from gateway.events.model import NewEvent, SignedEvent  # noqa: E402
@@ -167,6 +169,97 @@ async def drive(url: str, world: Any, args: argparse.Namespace, channel: str) ->
     }
 
 
+def _key_pem(msp_dir: Path) -> str:
+    key_file = next(p for p in sorted((msp_dir / "keystore").iterdir()) if p.is_file())
+    return key_file.read_text()
+
+
+async def drive_node(
+    url: str, world: Any, args: argparse.Namespace, channel: str
+) -> dict[str, Any]:
+    """The same load from ``node/load.mjs`` (two processes: receivers, emitters), a
+    cheaper generator than Python clients: open loop at ``args.rate`` (or 1,500/s)
+    events/s. Logins are made here, through ``url``; the tokens serve any gateway."""
+    modules, why = node_modules()
+    if modules is None:
+        raise RuntimeError(f"--driver node: {why}")
+    members = world.members
+    tokens = []
+    for i in range(args.emitters + 1):
+        msp_dir, msp_id = members[i % len(members)]
+        client = MemberClient.from_msp(url, msp_dir, msp_id)
+        try:
+            tokens.append((await client.login()).token)
+        finally:
+            await client.close()
+    work = Path(tempfile.mkdtemp(prefix="scaleout-node-"))
+    base = {"url": url, "node_modules": str(modules), "channel": channel, "pad": 0}
+    emitters = [
+        {"token": tokens[i], "key_pem": _key_pem(members[i % len(members)][0])}
+        for i in range(args.emitters)
+    ]
+    recv = NodeProcess(
+        {**base, "role": "receivers", "receivers": args.receivers, "receiver_token": tokens[-1]},
+        work / "receivers.json",
+        [],
+    )
+    emit: NodeProcess | None = None
+    try:
+        for proc in (recv,):
+            if not proc.reply(120).get("ready"):
+                raise RuntimeError("node receivers did not connect")
+        emit = NodeProcess(
+            {**base, "role": "emitters", "emitters": emitters}, work / "emitters.json", []
+        )
+        if not emit.reply(60).get("ready"):
+            raise RuntimeError("node emitters did not connect")
+        trial = f"t{time.monotonic_ns()}"
+        recv.command({"cmd": "start", "trial": trial}, 30)
+        rate = args.rate or 1500.0
+        pids = [recv.proc.pid, emit.proc.pid]
+        cpu0 = [cpu_s(p) for p in pids]
+        sent = emit.command(
+            {
+                "cmd": "run",
+                "trial": trial,
+                "rate": rate,
+                "duration_s": args.seconds,
+                "max_events": args.max_events,
+            },
+            args.seconds + 120,
+        )
+        await asyncio.sleep(0.5)  # deliveries in flight
+        got = recv.command({"cmd": "stop"}, 60)
+        loadgen = sum(cpu_s(p) - c for p, c in zip(pids, cpu0, strict=True))
+    finally:
+        if emit is not None:
+            emit.close()
+        recv.close()
+    seconds = float(sent.get("busy_s", args.seconds))
+    acks = [float(x) / 1000 for x in sent.get("ack_samples_ms", [])]
+    return {
+        "driver": "node",
+        "offered_per_s": rate,
+        "acked": int(sent.get("acked", 0)),
+        "errors": int(sent.get("errors", 0)),
+        "refused": {str((sent.get("last_error") or {}).get("error", {}).get("code")): 1}
+        if sent.get("errors")
+        else {},
+        "seconds": round(seconds, 2),
+        "acked_per_s": round(int(sent.get("acked", 0)) / seconds, 1),
+        "delivered_per_s": round(int(got.get("delivered", 0)) / seconds, 1),
+        "ack_p50_ms": round(_pct(acks, 0.5) * 1000, 1),
+        "ack_p99_ms": round(_pct(acks, 0.99) * 1000, 1),
+        "node_loadgen_cpu_s": round(loadgen, 2),
+    }
+
+
+async def _drive(url: str, world: Any, args: argparse.Namespace, channel: str) -> dict[str, Any]:
+    if args.driver == "node":
+        return await drive_node(url, world, args, channel)
+    return await drive(url, world, args, channel)
+
+
 @contextlib.contextmanager
 def gateways(
     folder: Path, world: Any, database_url: str, redis: RedisServer | None, count: int
@@ -220,7 +313,7 @@ async def phase_mode(root: Path, pg: PgCluster, args: argparse.Namespace) -> lis
                     cpu_s(redis.pid) if redis else 0.0,
                     cpu_s(os.getpid()),
                 )
-                result = await drive(gw.url, world, args, "bench")
+                result = await _drive(gw.url, world, args, "bench")
                 result["events_per_commit"] = round(result["acked"] / max(1, _commits(gw.url)), 1)
                 after = (
                     cpu_s(gw.pid),
@@ -245,7 +338,10 @@ async def phase_mode(root: Path, pg: PgCluster, args: argparse.Namespace) -> lis
             pg_redis_cpu_ms_per_event=round(store_ms, 3),
             total_cpu_ms_per_event=round(gw_ms + store_ms, 3),
             gateway_cpu_share=round((after[0] - before[0]) / result["seconds"], 2),
-            loadgen_cpu_share=round((after[3] - before[3]) / result["seconds"], 2),
+            loadgen_cpu_share=round(
+                (after[3] - before[3] + result.get("node_loadgen_cpu_s", 0.0)) / result["seconds"],
+                2,
+            ),
             load_average=_load_average(),
         )
         print(json.dumps(result), flush=True)
@@ -273,9 +369,10 @@ async def phase_scale(root: Path, pg: PgCluster, args: argparse.Namespace) -> li
                 try:
                     before = [cpu_s(g.pid) for g in procs]
                     rest = {k: cpu_s(pid, kids) for k, (pid, kids) in others.items()}
-                    result = await drive(balancer.url, world, args, "bench")
+                    result = await _drive(balancer.url, world, args, "bench")
                     after = [cpu_s(g.pid) for g in procs]
                     rest = {k: cpu_s(pid, kids) - rest[k] for k, (pid, kids) in others.items()}
+                    rest["loadgen"] += result.get("node_loadgen_cpu_s", 0.0)
                 finally:
                     balancer.stop()
         finally:
@@ -461,6 +558,12 @@ async def main() -> None:
         help="offered events/s over all emitters (0: as fast as the window allows)",
     )
     parser.add_argument("--batch", type=int, default=32, help="events per commit (contention)")
+    parser.add_argument(
+        "--driver",
+        choices=("python", "node"),
+        default="python",
+        help="load generator: this process's Python clients, or node/load.mjs (cheaper)",
+    )
     parser.add_argument("--max-events", type=int, default=50_000, help="per emitter, a bound")
     parser.add_argument("--phases", default="mode,scale,contention,takeover")
     args = parser.parse_args()
