@@ -7,7 +7,8 @@ and the load generator (this process) pinned apart where the machine has the cor
 Every phase is bounded in events and time.
 
     PYTHONPATH=. .venv/bin/python scripts/bench/scaleout.py [--seconds 8] [--emitters 8]
-        [--receivers 8] [--window 16] [--rate 0] [--phases mode,scale,contention,takeover]
+        [--receivers 8] [--window 16] [--rate 0] [--driver python|node]
+        [--phases mode,scale,commit,contention,takeover]
 
 ``--rate`` paces the emitters (events/s over all of them) instead of sending as fast as
 the window allows: at one offered rate both modes carry the same events and deliveries
@@ -18,6 +19,8 @@ Figures (per phase, one JSON line each, then a summary):
   events/s, ack p50/p99, delivered events/s, CPU ms per acknowledged event of the
   gateway and of PostgreSQL + Redis (from /proc, children included).
 - ``scale``: one vs two gateway processes behind HAProxy on PostgreSQL + Redis.
+- ``commit``: the store alone, one writer: CPU microseconds per commit of the writing
+  process and of PostgreSQL, SQLite vs PostgreSQL (CPU seconds, robust to other load).
 - ``contention``: writers (separate engines, as separate processes have) appending to
   one hot channel vs one channel each: commits/s, events/s, commit p99.
 - ``takeover``: SIGKILL of the lease holder until another process holds it (3 runs).
@@ -397,6 +400,41 @@ async def phase_scale(root: Path, pg: PgCluster, args: argparse.Namespace) -> li
     return out
 
 
+async def phase_commit(root: Path, pg: PgCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The store alone, one writer: CPU per commit of the writing process (its own CPU
+    seconds, so other load on the machine does not count) and of PostgreSQL, for
+    commits of ``args.commit_events`` events, SQLite against PostgreSQL. Throughput
+    figures on a shared machine are noisy; CPU seconds per commit much less."""
+    out = []
+    count = args.commits
+    for store in ("sqlite", "postgresql"):
+        url = f"sqlite:///{root / 'commit.db'}" if store == "sqlite" else pg.new_database()
+        engine = create_engine(url, "NORMAL")
+        await migrate(engine)
+        repo = EventRepository(engine, "NORMAL")
+        size = args.commit_events
+        for b in range(50):  # warm: connections, prepared statements, the first pages
+            await repo.append([_event(f"warm-{b}-{i}", "bench") for i in range(size)])
+        own0, pg0 = time.process_time(), cpu_s(pg.pid or 0, True)
+        for b in range(count):
+            await repo.append([_event(f"c-{b}-{i}", "bench") for i in range(size)])
+        own, pg_s = time.process_time() - own0, cpu_s(pg.pid or 0, True) - pg0
+        await repo.close()
+        await engine.dispose()
+        result = {
+            "phase": "commit",
+            "store": store,
+            "events_per_commit": size,
+            "commits": count,
+            "writer_cpu_us_per_commit": round(own * 1e6 / count),
+            "postgresql_cpu_us_per_commit": round(pg_s * 1e6 / count) if store != "sqlite" else 0,
+            "load_average": _load_average(),
+        }
+        print(json.dumps(result), flush=True)
+        out.append(result)
+    return out
+
+
 async def phase_contention(pg: PgCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     url = pg.new_database()
@@ -565,7 +603,9 @@ async def main() -> None:
         help="load generator: this process's Python clients, or node/load.mjs (cheaper)",
     )
     parser.add_argument("--max-events", type=int, default=50_000, help="per emitter, a bound")
-    parser.add_argument("--phases", default="mode,scale,contention,takeover")
+    parser.add_argument("--commits", type=int, default=2000, help="commits (commit phase)")
+    parser.add_argument("--commit-events", type=int, default=2, help="events per commit")
+    parser.add_argument("--phases", default="mode,scale,commit,contention,takeover")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     pg = PgCluster()
@@ -577,6 +617,8 @@ async def main() -> None:
             summary["mode"] = await phase_mode(root, pg, args)
         if "scale" in phases:
             summary["scale"] = await phase_scale(root, pg, args)
+        if "commit" in phases:
+            summary["commit"] = await phase_commit(root, pg, args)
         if "contention" in phases:
             summary["contention"] = await phase_contention(pg, args)
         if "takeover" in phases:
