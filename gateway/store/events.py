@@ -425,15 +425,20 @@ class EventRepository:
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            try:
-                rows = await driver.fetch(_ONE_STATEMENT, *columns)
-            except Exception as exc:
-                if type(exc).__name__ == "UniqueViolationError":
-                    raise IntegrityError(_ONE_STATEMENT, None, exc) from exc
-                raise DBAPIError(_ONE_STATEMENT, None, exc) from exc
+        # The pool's raw connection, not an AsyncConnection: SQLAlchemy's connection and
+        # transaction objects around a statement it never sees cost more CPU per commit
+        # than the statement's own encoding. Returned unused to the pool there is nothing
+        # to reset (no transaction was begun on the adapter).
+        raw = await self._engine.raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            rows = await driver.fetch(_ONE_STATEMENT, *columns)
+        except Exception as exc:
+            if type(exc).__name__ == "UniqueViolationError":
+                raise IntegrityError(_ONE_STATEMENT, None, exc) from exc
+            raise DBAPIError(_ONE_STATEMENT, None, exc) from exc
+        finally:
+            raw.close()
         seqs = {(str(r["channel"]), str(r["signer"]), str(r["id"])): int(r["seq"]) for r in rows}
         return [
             AppendResult(

@@ -58,7 +58,9 @@ log = logging.getLogger(__name__)
 
 PREFIX = "anchorline:c:"
 CONTROL = "anchorline:ctl"
-_EVENT, _STATUS = b"e", b"s"
+# A message on a channel: b"p|<process>|<ms>|<seq> <bytes> <seq> <bytes>…|<packets>", the
+# Socket.IO texts of the packets one after the other; seq -1 is a status packet.
+_PACKETS = b"p"
 _FILL_PAGE = 1000
 
 
@@ -217,14 +219,16 @@ class RedisFanOut:
         self._outbox.put_nowait((CONTROL, b"k|" + self.process + b"|" + body))
 
     def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
+        if not packets:
+            return
+        # One message for all of them (a commit's events in this channel): a PUBLISH
+        # per event cost every process, this one included, a message to parse per event.
+        self._publish(channel, packets)
         events = [p for p in packets if p.seq >= 0]
         for packet in packets:
             if packet.seq < 0:
                 self._local.deliver(channel, [packet])
-                self._publish(channel, _STATUS, -1, packet.packet)
         if events:
-            for packet in events:
-                self._publish(channel, _EVENT, packet.seq, packet.packet)
             self._arrive(channel, events)
 
     # -- ordering --------------------------------------------------------------------------
@@ -269,8 +273,13 @@ class RedisFanOut:
                 if upto <= state.delivered:
                     self._release(channel, state)
                     continue
+                before = state.delivered
                 await self._from_store(channel, state, upto)
                 self._release(channel, state)
+                if state.delivered == before:
+                    # Not in the store yet (its commit is not visible here): ask again
+                    # after a grace period, not in a loop that holds the event loop.
+                    await asyncio.sleep(self._grace)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -347,10 +356,13 @@ class RedisFanOut:
 
     # -- Redis -----------------------------------------------------------------------------
 
-    def _publish(self, channel: str, kind: bytes, seq: int, packet: Outgoing) -> None:
-        stamp = self._clock()
-        body = b"|".join((kind, self.process, str(seq).encode(), str(stamp).encode()))
-        self._outbox.put_nowait((PREFIX + channel, body + b"|" + packet.sio.encode("utf-8")))
+    def _publish(self, channel: str, packets: Sequence[RoomPacket]) -> None:
+        bodies = [p.packet.sio.encode("utf-8") for p in packets]
+        index = b" ".join(
+            b"%d %d" % (p.seq, len(body)) for p, body in zip(packets, bodies, strict=True)
+        )
+        head = b"|".join((_PACKETS, self.process, b"%d" % self._clock(), index))
+        self._outbox.put_nowait((PREFIX + channel, b"|".join((head, b"".join(bodies)))))
 
     async def _publisher(self) -> None:
         while True:
@@ -410,17 +422,25 @@ class RedisFanOut:
             return
         if message.get("type") != "pmessage":
             return
-        kind, process, seq_text, stamp, sio = data.split(b"|", 4)
-        if process == self.process:
-            return  # ours: delivered here already
-        self.stats.received += 1
+        kind, process, stamp, index, bodies = data.split(b"|", 4)
+        if process == self.process or kind != _PACKETS:
+            return  # ours (delivered here already), or of a format this build does not read
         channel = name[len(PREFIX) :].decode("utf-8")
-        packet = _outgoing(sio)
-        if kind == _STATUS:
-            self._local.deliver(channel, [RoomPacket(-1, packet)])
-            return
-        self.stats.lag_ms = float(max(0, self._clock() - int(stamp)))
-        self._arrive(channel, [RoomPacket(int(seq_text), packet)])
+        numbers = [int(n) for n in index.split()]
+        events: list[RoomPacket] = []
+        at = 0
+        for k in range(0, len(numbers), 2):
+            seq, size = numbers[k], numbers[k + 1]
+            packet = RoomPacket(seq, _outgoing(bodies[at : at + size]))
+            at += size
+            self.stats.received += 1
+            if seq < 0:
+                self._local.deliver(channel, [packet])
+            else:
+                events.append(packet)
+        if events:
+            self.stats.lag_ms = float(max(0, self._clock() - int(stamp)))
+            self._arrive(channel, events)
 
     def _control(self, data: bytes) -> None:
         kind, process, body = data.split(b"|", 2)

@@ -36,7 +36,19 @@ HEADER = """\
 # orderer.yaml and the CCaaS builder (POSIX sh, runs in the Alpine peer image).
 # `anchorline network up --docker` starts each service with `docker compose run`
 # and does the rest (identities, channel, chaincode) as natively.
+#
+# Profile "scaleout" (README, "Running several gateways"): two gateway processes on
+# one PostgreSQL, Redis between them and HAProxy in front, on the ports and settings
+# of docs/scaleout/ (Procfile, env, haproxy.cfg): `docker compose -f
+# network/docker/compose.yaml --profile scaleout up postgres redis gateway1 gateway2
+# balancer`; clients use 127.0.0.1:8080. The gateways use the embedded ledger of
+# their shared home unless ANCHORLINE_LEDGER_KIND says otherwise.
 """
+
+SCALEOUT = "scaleout"
+# Paths of the scale-out services are relative to this folder, as Compose reads them.
+_DOCS = "../../docs/scaleout"
+_GATEWAY_PORTS = {"gateway1": 8081, "gateway2": 8082}
 
 
 def _sub(value: str) -> str:
@@ -79,11 +91,86 @@ def compose_document() -> dict[str, Any]:
             "environment": env,
             "volumes": [f"{STATE}:{STATE}"],
         }
-    return {"name": "anchorline", "services": services}
+    services.update(scaleout_services())
+    return {
+        "name": "anchorline",
+        "services": services,
+        "volumes": {"anchorline-home": {}, "anchorline-postgres": {}},
+    }
+
+
+def scaleout_services() -> dict[str, Any]:
+    """The services of the ``scaleout`` profile: the processes of docs/scaleout/Procfile
+    and the PostgreSQL it expects, with the same commands, ports and settings."""
+    common = {"network_mode": "host", "profiles": [SCALEOUT]}
+    gateway = {
+        **common,
+        "image": "anchorline-gateway",
+        "build": {"context": "../..", "dockerfile": "network/docker/gateway.Dockerfile"},
+        "env_file": [f"{_DOCS}/env"],
+        "volumes": ["anchorline-home:/var/lib/anchorline"],
+        "depends_on": {
+            "postgres": {"condition": "service_healthy"},
+            "redis": {"condition": "service_started"},
+        },
+        # SIGTERM drains (docs/scaleout/anchorline-gateway@.service): give it the time.
+        "stop_grace_period": "30s",
+    }
+    out: dict[str, Any] = {
+        "postgres": {
+            **common,
+            "image": "postgres:15",
+            "command": ["postgres", "-c", "listen_addresses=127.0.0.1", "-c", "port=5432"],
+            "environment": {
+                "POSTGRES_USER": "anchorline",
+                "POSTGRES_PASSWORD": "change-me",
+                "POSTGRES_DB": "anchorline",
+            },
+            "volumes": ["anchorline-postgres:/var/lib/postgresql/data"],
+            "healthcheck": {
+                "test": ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "anchorline"],
+                "interval": "2s",
+                "retries": 30,
+            },
+        },
+        "redis": {
+            **common,
+            "image": "redis:7",
+            "command": [
+                "redis-server", "--bind", "127.0.0.1", "--port", "6379",
+                "--save", "", "--appendonly", "no",
+            ],
+        },
+    }  # fmt: skip
+    for name, port in _GATEWAY_PORTS.items():
+        out[name] = {
+            **gateway,
+            "container_name": f"anchorline-{name}",
+            "command": ["anchorline", "gateway", "run"],
+            "environment": {
+                "ANCHORLINE_HOME": "/var/lib/anchorline",
+                "ANCHORLINE_GATEWAY_PORT": str(port),
+            },
+        }
+    out["balancer"] = {
+        **common,
+        "image": "haproxy:2.6",
+        "command": ["haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+        "volumes": [f"{_DOCS}/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"],
+        "depends_on": list(_GATEWAY_PORTS),
+    }
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes a mapping shared by two services out twice: no YAML anchors to follow."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def render() -> str:
-    return HEADER + yaml.safe_dump(compose_document(), sort_keys=False, width=120)
+    return HEADER + yaml.dump(compose_document(), Dumper=_Dumper, sort_keys=False, width=120)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,8 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
-import itertools
-import os
-import shutil
-import signal
-import socket
 import ssl
 import subprocess
-import tempfile
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -29,112 +22,10 @@ from gateway.config import Settings, load_settings
 from gateway.identity.ca import EmbeddedCA
 from gateway.identity.certificates import TrustStore
 
-PG_BIN = Path(os.environ.get("ANCHORLINE_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PgCluster:
-    """A PostgreSQL cluster in a temporary folder on a loopback port, stopped by pid."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="anchorline-pg-"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.pid: int | None = None
-        self._names = itertools.count(1)
-        self._as_postgres = os.geteuid() == 0
-
-    def _run(self, *args: str) -> None:
-        cmd = list(args)
-        if self._as_postgres:
-            # initdb refuses to run as root: run the cluster as the postgres user.
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        if self._as_postgres:
-            shutil.chown(self.dir, user="postgres", group="postgres")
-        self._run(
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(self.data),
-            "-A",
-            "trust",
-            "-U",
-            "anchorline",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        )
-        self.start_server()
-
-    def start_server(self) -> None:
-        """Start the server on the cluster's data (again, after :meth:`stop_server`)."""
-        self._run(
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(self.dir / "postgres.log"),
-            "-o",
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=200",
-            "start",
-        )
-        first = (self.data / "postmaster.pid").read_text().splitlines()[0]
-        self.pid = int(first)
-
-    def stop(self) -> None:
-        self.stop_server()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def stop_server(self) -> None:
-        """Stop the server (fast shutdown), keeping its data."""
-        if self.pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGINT)  # fast shutdown
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        self.pid = None
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://anchorline@127.0.0.1:{self.port}/{database}"
-
-    def new_database(self) -> str:
-        """A fresh, empty database; returns its URL."""
-        name = f"t{os.getpid()}_{next(self._names)}"
-        self._run(
-            str(PG_BIN / "psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "anchorline",
-            "-d",
-            "postgres",
-            "-c",
-            f"CREATE DATABASE {name}",
-        )
-        return self.url(name)
-
+# The throwaway PostgreSQL is shared with the benchmarks (scripts/bench/loopback.py).
+from scripts.bench.loopback import PG_BIN as PG_BIN
+from scripts.bench.loopback import PgCluster as PgCluster
+from scripts.bench.loopback import free_port as free_port
 
 _CLUSTER: list[PgCluster | str] = []
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import missing_programs
+from scripts.bench.loopback import missing_programs
 from tests.integration.gateway.support import PgCluster
 from tests.integration.scaleout.support import World, make_world
 

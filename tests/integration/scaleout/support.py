@@ -1,58 +1,61 @@
 """Helpers of the scale-out tests: a world (PostgreSQL database, embedded ledger's CA and
-members), load through the balancer with counts, and checks on the store and the chain."""
+members) and its cluster, the ``anchorline`` command of this tree, load through the
+balancer with counts, and checks on the store, the deliveries and the chain.
+
+The processes themselves (PostgreSQL, Redis, HAProxy, gateways) are
+``scripts/bench/loopback.py``'s, which the scale-out benchmark uses too."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 
 from gateway.client.member import MemberClient
-from gateway.config import load_settings
 from gateway.events.signed import sign_event
-from gateway.identity.ca import EmbeddedCA
-from gateway.ledger.embedded import EmbeddedLedger, config_from_settings
 from gateway.store.engine import create_engine
 from gateway.store.models import anchors, batches, event_statuses, events
+from scripts.bench.loopback import REPO, Cluster, World, clean_env, cluster
+from scripts.bench.loopback import make_world as make_world
 
 
-@dataclasses.dataclass
-class World:
-    home: Path
-    database_url: str
-    members: list[tuple[Path, str]]
+@contextlib.contextmanager
+def world_cluster(
+    folder: Path, world: World, processes: int, *, redis: bool = True
+) -> Iterator[Cluster]:
+    """``processes`` gateways of ``world`` (its database, home and test settings) behind
+    HAProxy, with Redis unless ``redis`` is false."""
+    with cluster(
+        folder,
+        database_url=world.database_url,
+        home=world.home,
+        processes=processes,
+        redis=redis,
+        settings=world.settings_env(),
+    ) as c:
+        yield c
 
-    def settings_env(self, **extra: str) -> dict[str, str]:
-        return {
-            "ANCHORLINE_LEDGER_KIND": "embedded",
-            "ANCHORLINE_ANCHORING_BATCH_MAX_MS": "50",
-            "ANCHORLINE_ANCHORING_BATCH_MAX_EVENTS": "200",
-            "ANCHORLINE_ANCHORING_RETRY_MAX_MS": "500",
-            **extra,
-        }
 
-
-def make_world(home: Path, database_url: str, members: int = 4) -> World:
-    """The embedded ledger's CA and members (the ledger is closed again: gateways open it)."""
-    settings = load_settings({"ANCHORLINE_HOME": str(home)})
-    ledger = EmbeddedLedger.open(config_from_settings(settings))
-    ledger.close_sync()
-    ca = EmbeddedCA(settings.embedded_dir / "ca")
-    orgs = ("Org1", "Org2")
-    return World(
-        home,
-        database_url,
-        [
-            (ca.enroll(orgs[i % 2], f"member{i}", "member"), f"{orgs[i % 2]}MSP")
-            for i in range(members)
-        ],
-    )
+def run_cli(
+    home: Path, *argv: str, env: Mapping[str, str] | None = None, **gateway: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m gateway *argv`` of this tree in ``home``, with ``gateway`` as
+    ``ANCHORLINE_GATEWAY_<NAME>`` settings, ``env`` added, and none of this process's
+    ``ANCHORLINE_*`` variables."""
+    settings = {f"ANCHORLINE_GATEWAY_{k.upper()}": v for k, v in gateway.items()}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        env=clean_env({"ANCHORLINE_HOME": str(home), **settings, **(env or {})}),
+        capture_output=True, text=True, timeout=90, cwd=REPO,
+    )  # fmt: skip
 
 
 class CountingClient(MemberClient):
@@ -240,3 +243,32 @@ async def wait_for(predicate: Any, timeout: float, what: str, period: float = 0.
             return last
         await asyncio.sleep(period)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def check_accounting(load: Load, view: StoreView, *, finalized: bool = True) -> None:
+    """Every event sent was acknowledged once and stored once, sequences gap-free, the
+    acks' seqs exactly the stored ones; with ``finalized``, all anchored and the batch
+    chain unbroken."""
+    assert len(load.acked) == load.sent, (len(load.acked), load.sent)
+    assert view.seqs == list(range(1, view.stored + 1))  # gap-free
+    assert sorted(load.acked.values()) == view.seqs  # zero lost, zero duplicate
+    if finalized:
+        assert view.finalized == view.stored
+        check_chain(view)
+
+
+async def acked_at_least(load: Load, count: int) -> bool:
+    return len(load.acked) >= count
+
+
+async def all_delivered(members: Sequence[CountingClient], channel: str, total: int) -> bool:
+    """Every member has seen ``total`` events of ``channel`` (its own ones included)."""
+    return all(
+        len(set(m.raw.get(channel, [])) | m.own.get(channel, set())) >= total for m in members
+    )
+
+
+async def finalized_view(url: str, channel: str, count: int) -> StoreView | None:
+    """The store's view of ``channel`` once ``count`` events are stored and finalized."""
+    view = await store_view(url, channel)
+    return view if view.finalized >= count and view.stored >= count else None

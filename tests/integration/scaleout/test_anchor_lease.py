@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import cluster
 from tests.integration.scaleout.support import (
     Load,
     World,
-    check_chain,
+    acked_at_least,
+    check_accounting,
     clients,
+    finalized_view,
     run_load,
-    store_view,
     wait_for,
+    world_cluster,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.chaos, pytest.mark.slow]
@@ -26,28 +27,21 @@ async def test_sigkill_of_the_lease_holder_under_load_is_taken_over_without_gap_
     tmp_path: Path, world: World
 ) -> None:
     channel = "lease"
-    with cluster(
-        tmp_path / "cluster",
-        database_url=world.database_url,
-        home=world.home,
-        processes=2,
-        redis=False,
-        settings=world.settings_env(),
-    ) as c:
+    with world_cluster(tmp_path / "cluster", world, 2, redis=False) as c:
         holder = c.holder()
         async with clients(c.url, world, channel, 4) as members:
             load = Load()
             task = asyncio.create_task(
                 run_load(members, channel, 60, rate_per_client=40, load=load, deadline_s=90)
             )
-            await wait_for(lambda: _ready(load, 60), 30, "60 acknowledged events")
+            await wait_for(lambda: acked_at_least(load, 60), 30, "60 acknowledged events")
             killed_at = time.monotonic()
             holder.kill()
             successor = await asyncio.to_thread(c.holder, 15.0)
             takeover_s = time.monotonic() - killed_at
             await asyncio.wait_for(task, 120)
         view = await wait_for(
-            lambda: _finalized(world.database_url, channel, len(load.acked)),
+            lambda: finalized_view(world.database_url, channel, len(load.acked)),
             60,
             "every acknowledged event finalized",
         )
@@ -59,20 +53,7 @@ async def test_sigkill_of_the_lease_holder_under_load_is_taken_over_without_gap_
     )
     assert successor is not holder
     assert takeover_s <= 5.0
-    assert len(load.acked) == load.sent
-    assert view.seqs == list(range(1, view.stored + 1))  # gap-free
-    assert sorted(load.acked.values()) == view.seqs  # every stored event acked once
-    assert view.finalized == view.stored
-    check_chain(view)
+    check_accounting(load, view)
     # Each batch anchored by one transaction, and no two batches share one.
     txs = [t for t in view.anchor_tx if t]
     assert len(txs) == len(view.batches) == len(set(txs))
-
-
-async def _ready(load: Load, count: int) -> bool:
-    return len(load.acked) >= count
-
-
-async def _finalized(url: str, channel: str, count: int) -> object:
-    view = await store_view(url, channel)
-    return view if view.finalized >= count and view.stored >= count else None

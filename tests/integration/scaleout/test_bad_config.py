@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cluster import REPO, GatewayProcess, free_port
-from tests.integration.gateway.support import PG_BIN, PgCluster
+from scripts.bench.loopback import PG_BIN, GatewayProcess, PgCluster, free_port
+from tests.integration.scaleout.support import run_cli
 
 pytestmark = pytest.mark.postgres
 
 
 def _run_gateway(home: Path, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANCHORLINE_")}
-    env.update(
-        PYTHONPATH=str(REPO),
-        ANCHORLINE_HOME=str(home),
-        ANCHORLINE_GATEWAY_PORT=str(free_port()),
-        ANCHORLINE_ANCHORING_ENABLED="false",
-        **{f"ANCHORLINE_GATEWAY_{k.upper()}": v for k, v in settings.items()},
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "gateway", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        cwd=REPO,
-    )
+    return run_cli(
+        home, "gateway", "run",
+        env={"ANCHORLINE_GATEWAY_PORT": str(free_port()), "ANCHORLINE_ANCHORING_ENABLED": "false"},
+        **settings,
+    )  # fmt: skip
 
 
 def _error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -57,28 +42,11 @@ def password_cluster() -> Iterator[str]:
     if not (PG_BIN / "initdb").is_file():
         pytest.skip(f"PostgreSQL binaries not found in {PG_BIN}")
     cluster = PgCluster()
-    pwfile = Path(tempfile.mkdtemp(prefix="anchorline-pw-")) / "pw"
-    pwfile.write_text("right-password\n")
-    if os.geteuid() == 0:
-        shutil.chown(pwfile.parent, user="postgres")
-        shutil.chown(pwfile, user="postgres")
-        shutil.chown(cluster.dir, user="postgres", group="postgres")
-    cluster._run(  # initdb like PgCluster.start, with password authentication
-        str(PG_BIN / "initdb"), "-D", str(cluster.data), "-A", "scram-sha-256",
-        f"--pwfile={pwfile}", "-U", "anchorline", "--no-sync", "-E", "UTF8",
-    )  # fmt: skip
-    cluster._run(
-        str(PG_BIN / "pg_ctl"), "-D", str(cluster.data), "-w", "-t", "60",
-        "-l", str(cluster.dir / "postgres.log"),
-        "-o", f"-p {cluster.port} -k {cluster.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-        "start",
-    )  # fmt: skip
-    cluster.pid = int((cluster.data / "postmaster.pid").read_text().splitlines()[0])
+    cluster.start(password="right-password")
     try:
         yield f"127.0.0.1:{cluster.port}"
     finally:
         cluster.stop()
-        shutil.rmtree(pwfile.parent, ignore_errors=True)
 
 
 def test_wrong_password(tmp_path: Path, password_cluster: str) -> None:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import HAPROXY, REPO, haproxy_config
+from scripts.bench.loopback import HAPROXY, REPO, haproxy_config
 
 
 def test_the_documented_haproxy_config_is_the_tested_one() -> None:
     shipped = (REPO / "docs" / "scaleout" / "haproxy.cfg").read_text()
     expected = haproxy_config(8080, [("gateway1", 8081), ("gateway2", 8082)]).rstrip() + "\n"
-    assert shipped == expected, "regenerate docs/scaleout/haproxy.cfg from tests/cluster.py"
+    assert shipped == expected, "regenerate docs/scaleout/haproxy.cfg (scripts/bench/loopback.py)"
 
 
 def test_haproxy_accepts_it() -> None:

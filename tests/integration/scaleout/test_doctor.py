@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cluster import REPO, RedisServer, free_port, missing_programs
-from tests.integration.gateway.support import PgCluster
+from scripts.bench.loopback import PgCluster, RedisServer, free_port, missing_programs
+from tests.integration.scaleout.support import run_cli
 
 pytestmark = pytest.mark.postgres
 
 
 def _doctor(home: Path, **gateway: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANCHORLINE_")}
-    env.update(PYTHONPATH=str(REPO), ANCHORLINE_HOME=str(home))
-    env.update({f"ANCHORLINE_GATEWAY_{k.upper()}": v for k, v in gateway.items()})
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "doctor"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=REPO,
-    )  # fmt: skip
+    return run_cli(home, "doctor", **gateway)
 
 
 def test_doctor_reaches_postgresql_and_redis(tmp_path: Path, postgres_cluster: PgCluster) -> None:

@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, cluster, http_json
+from scripts.bench.loopback import Cluster, http_json
 from tests.integration.scaleout.support import (
     CountingClient,
     Load,
     World,
-    check_chain,
+    acked_at_least,
+    all_delivered,
+    check_accounting,
     clients,
+    finalized_view,
     run_load,
-    store_view,
     wait_for,
+    world_cluster,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -45,12 +48,6 @@ def _first_bad(raw: list[int]) -> str:
         if b <= a:
             return f"{a} then {b}"
     return "?"
-
-
-async def _all_delivered(members: list[CountingClient], channel: str, total: int) -> bool:
-    return all(
-        len(set(m.raw.get(channel, [])) | m.own.get(channel, set())) >= total for m in members
-    )
 
 
 def _spread(c: Cluster) -> list[int]:
@@ -79,22 +76,16 @@ async def test_clients_spread_over_gateways_see_every_event_once_in_order(
     tmp_path: Path, world: World, processes: int
 ) -> None:
     channel = f"spread{processes}"
-    with cluster(
-        tmp_path / "c",
-        database_url=world.database_url,
-        home=world.home,
-        processes=processes,
-        settings=world.settings_env(),
-    ) as c:
+    with world_cluster(tmp_path / "c", world, processes) as c:
         async with clients(c.url, world, channel, 2 * processes) as members:
             spread = _spread(c)
             polling, _ = http_json(f"{c.url}/socket.io/?EIO=4&transport=polling")
             load = Load()
             await run_load(members, channel, 40, rate_per_client=50, load=load, deadline_s=60)
             total = len(load.acked)
-            await wait_for(lambda: _all_delivered(members, channel, total), 20, "deliveries")
+            await wait_for(lambda: all_delivered(members, channel, total), 20, "deliveries")
             view = await wait_for(
-                lambda: _finalized(world.database_url, channel, total), 60, "finalized"
+                lambda: finalized_view(world.database_url, channel, total), 60, "finalized"
             )
             # Statuses from the anchoring process reach clients on every process.
             await wait_for(lambda: _statuses_everywhere(members), 20, "status packets")
@@ -103,9 +94,7 @@ async def test_clients_spread_over_gateways_see_every_event_once_in_order(
         _report(f"{processes} gateways", load, view, members, clients_per_gateway=spread)
     assert polling == 400  # the balancer lets WebSocket Socket.IO through only
     assert all(n >= 1 for n in spread), spread  # no sticky sessions needed: spread out
-    assert total == load.sent
-    assert view.seqs == list(range(1, view.stored + 1))
-    assert sorted(load.acked.values()) == view.seqs
+    check_accounting(load, view)
     assert problems == []
     assert [h.get("redis") for h in health] == ["up"] * processes
     assert sum(1 for h in health if h.get("anchor_lease") == "held") == 1
@@ -115,13 +104,7 @@ async def test_sigkill_of_a_gateway_that_does_not_anchor_and_a_redis_restart_los
     tmp_path: Path, world: World
 ) -> None:
     channel = "chaos"
-    with cluster(
-        tmp_path / "c",
-        database_url=world.database_url,
-        home=world.home,
-        processes=2,
-        settings=world.settings_env(),
-    ) as c:
+    with world_cluster(tmp_path / "c", world, 2) as c:
         holder = c.holder()
         other = next(gw for gw in c.gateways if gw is not holder)
         async with clients(c.url, world, channel, 6) as members:
@@ -130,25 +113,25 @@ async def test_sigkill_of_a_gateway_that_does_not_anchor_and_a_redis_restart_los
             task = asyncio.create_task(
                 run_load(members, channel, 150, rate_per_client=20, load=load, deadline_s=120)
             )
-            await wait_for(lambda: _count(load, 60), 30, "60 acks")
+            await wait_for(lambda: acked_at_least(load, 60), 30, "60 acks")
             other.kill()  # its clients reconnect through the balancer to the holder
-            await wait_for(lambda: _count(load, 150), 40, "150 acks")
+            await wait_for(lambda: acked_at_least(load, 150), 40, "150 acks")
             await asyncio.to_thread(other.start)
             assert c.redis is not None
             c.redis.stop()
             redis_down_at = time.monotonic()
             at_stop = len(load.acked)
-            await wait_for(lambda: _count(load, at_stop + 60), 40, "60 acks without Redis")
+            await wait_for(lambda: acked_at_least(load, at_stop + 60), 40, "60 acks without Redis")
             await asyncio.to_thread(c.redis.start)
             redis_down_s = time.monotonic() - redis_down_at
             await asyncio.wait_for(task, 150)
             total = len(load.acked)
-            await wait_for(lambda: _all_delivered(members, channel, total), 30, "deliveries")
+            await wait_for(lambda: all_delivered(members, channel, total), 30, "deliveries")
             problems = _delivery_problems(members, channel, total)
             reconnects = sum(m.reconnects for m in members)
             same_sessions = [m.session.session_id if m.session else None for m in members]
         view = await wait_for(
-            lambda: _finalized(world.database_url, channel, total), 60, "finalized"
+            lambda: finalized_view(world.database_url, channel, total), 60, "finalized"
         )
         filled = sum(int((gw.health() or {}).get("redis_gaps_filled", 0)) for gw in c.gateways)
         _report(
@@ -160,24 +143,11 @@ async def test_sigkill_of_a_gateway_that_does_not_anchor_and_a_redis_restart_los
             redis_down_s=round(redis_down_s, 1),
             gaps_filled_from_store=filled,
         )
-    assert total == load.sent
-    assert view.seqs == list(range(1, view.stored + 1))
-    assert sorted(load.acked.values()) == view.seqs
+    check_accounting(load, view)
     assert problems == []
     assert reconnects >= 1
     assert same_sessions == sessions  # resumed without logging in again
-    assert view.finalized == view.stored
-    check_chain(view)
-
-
-async def _count(load: Load, n: int) -> bool:
-    return len(load.acked) >= n
 
 
 async def _statuses_everywhere(members: list[CountingClient]) -> bool:
     return all(m.kinds.get("status", 0) > 0 for m in members)
-
-
-async def _finalized(url: str, channel: str, count: int) -> object:
-    view = await store_view(url, channel)
-    return view if view.finalized >= count and view.stored >= count else None

@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import cluster, missing_programs
-from tests.integration.gateway.support import PG_BIN, PgCluster
+from scripts.bench.loopback import PG_BIN, PgCluster, missing_programs
 from tests.integration.scaleout.support import (
     Load,
-    check_chain,
+    acked_at_least,
+    all_delivered,
+    check_accounting,
     clients,
+    finalized_view,
     make_world,
     run_load,
-    store_view,
     wait_for,
+    world_cluster,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.chaos, pytest.mark.slow]
@@ -43,19 +45,13 @@ async def test_a_postgresql_restart_under_load_loses_nothing_acknowledged(
 ) -> None:
     world = make_world(tmp_path / "home", own_postgres.new_database())
     channel = "pgrestart"
-    with cluster(
-        tmp_path / "c",
-        database_url=world.database_url,
-        home=world.home,
-        processes=2,
-        settings=world.settings_env(),
-    ) as c:
+    with world_cluster(tmp_path / "c", world, 2) as c:
         async with clients(c.url, world, channel, 4) as members:
             load = Load()
             task = asyncio.create_task(
                 run_load(members, channel, 100, rate_per_client=15, load=load, deadline_s=150)
             )
-            await wait_for(lambda: _count(load, 40), 30, "40 acks")
+            await wait_for(lambda: acked_at_least(load, 40), 30, "40 acks")
             acked_before = dict(load.acked)
             await asyncio.to_thread(own_postgres.stop_server)
             down_at = time.monotonic()
@@ -65,9 +61,9 @@ async def test_a_postgresql_restart_under_load_loses_nothing_acknowledged(
             down_s = time.monotonic() - down_at
             await asyncio.wait_for(task, 160)
             total = len(load.acked)
-            await wait_for(lambda: _delivered(members, channel, total), 30, "deliveries")
+            await wait_for(lambda: all_delivered(members, channel, total), 30, "deliveries")
         view = await wait_for(
-            lambda: _finalized(world.database_url, channel, total), 90, "finalized"
+            lambda: finalized_view(world.database_url, channel, total), 90, "finalized"
         )
     delivered = sum(len(m.raw.get(channel, [])) for m in members)
     print(
@@ -77,23 +73,4 @@ async def test_a_postgresql_restart_under_load_loses_nothing_acknowledged(
     )
     assert "AL1606" in errors_while_down  # "could not store events: retry", not silence
     assert all(acked_before[k] == v for k, v in load.acked.items() if k in acked_before)
-    assert total == load.sent
-    assert view.seqs == list(range(1, view.stored + 1))
-    assert sorted(load.acked.values()) == view.seqs
-    assert view.finalized == view.stored
-    check_chain(view)
-
-
-async def _count(load: Load, n: int) -> bool:
-    return len(load.acked) >= n
-
-
-async def _delivered(members: list, channel: str, total: int) -> bool:  # type: ignore[type-arg]
-    return all(
-        len(set(m.raw.get(channel, [])) | m.own.get(channel, set())) >= total for m in members
-    )
-
-
-async def _finalized(url: str, channel: str, count: int) -> object:
-    view = await store_view(url, channel)
-    return view if view.finalized >= count and view.stored >= count else None
+    check_accounting(load, view)

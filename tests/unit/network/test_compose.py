@@ -15,9 +15,9 @@ COMPOSE = Path(__file__).resolve().parents[3] / "network" / "docker" / "compose.
 
 
 def _services() -> dict[str, Any]:
+    """The Fabric network's services (the "scaleout" profile: test_compose_scaleout.py)."""
     doc = yaml.safe_load(COMPOSE.read_text())
-    services: dict[str, Any] = doc["services"]
-    return services
+    return {k: v for k, v in doc["services"].items() if "profiles" not in v}
 
 
 def test_service_set_matches_topology() -> None:

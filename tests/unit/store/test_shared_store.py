@@ -164,3 +164,22 @@ async def test_the_one_statement_commit_numbers_in_batch_order_and_refuses_a_sto
         await repo._append_one_statement([new("n1", "a"), new("o3", "a")])
     (next_one,) = await repo.append([new("n2", "a")])
     assert next_one.stored.seq == 4  # the refused statement took no number
+
+
+async def test_connections_the_server_closed_are_replaced_without_a_failed_statement(
+    engines: list[AsyncEngine],
+) -> None:
+    # The pool does not ping on checkout (three round trips on asyncpg): a connection
+    # PostgreSQL ended must still never reach a statement, reads and commits alike.
+    engine, admin = engines[0], engines[1]
+    repo = _repo(engine)
+    async with engine.connect() as a, engine.connect() as b:  # two pooled connections
+        pids = [(await conn.execute(text("SELECT pg_backend_pid()"))).scalar() for conn in (a, b)]
+    await repo.append([new("before")])
+    async with admin.connect() as conn:
+        for pid in pids:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.2)  # the server's FATAL and EOF reach the idle sockets
+    assert (await repo.append([new("after")]))[0].stored.seq == 2
+    assert await repo.last_seq("c1") == 2
+    assert len({r.stored.seq for r in await repo.append([new("x"), new("y")])}) == 2

@@ -12,7 +12,7 @@ import orjson
 from gateway.events.model import StoredEvent
 from gateway.stream.fanout import Kick, RoomPacket
 from gateway.stream.frames import event_packet_raw
-from gateway.stream.redis_fanout import PREFIX, RedisFanOut
+from gateway.stream.redis_fanout import RedisFanOut
 
 
 class Room:
@@ -20,6 +20,7 @@ class Room:
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
+        self.packets: list[RoomPacket] = []
         self.present = True
         self.kicks: list[Kick] = []
 
@@ -31,6 +32,7 @@ class Room:
 
     def deliver(self, channel: str, packets: Sequence[RoomPacket]) -> None:
         self.seqs.extend(p.seq for p in packets)
+        self.packets.extend(packets)
 
 
 class Store:
@@ -56,10 +58,29 @@ def _event(seq: int) -> StoredEvent:
     )  # fmt: skip
 
 
+def _packet(seq: int) -> RoomPacket:
+    return RoomPacket(seq, event_packet_raw("event", orjson.dumps(_event(seq).to_wire())))
+
+
+def _published(sender: RedisFanOut, packets: Sequence[RoomPacket]) -> dict[str, Any]:
+    """What ``sender`` publishes for ``packets``, as the other processes receive it."""
+    sender.deliver("c", packets)
+    name, data = sender._outbox.get_nowait()
+    assert sender._outbox.empty()  # one message for all of them
+    return {"type": "pmessage", "channel": name.encode(), "data": data}
+
+
+def _sender() -> RedisFanOut:
+    """Another process's fan-out, with nobody in its room (it only publishes)."""
+    room = Room()
+    room.present = False
+    return _fanout(room, Store(0))
+
+
 def _message(fanout: RedisFanOut, seq: int, process: bytes = b"other") -> dict[str, Any]:
-    packet = event_packet_raw("event", orjson.dumps(_event(seq).to_wire()))
-    data = b"|".join((b"e", process, str(seq).encode(), b"0", packet.sio.encode()))
-    return {"type": "pmessage", "channel": (PREFIX + "c").encode(), "data": data}
+    sender = _sender()
+    sender.process = process
+    return _published(sender, [_packet(seq)])
 
 
 def _fanout(room: Room, store: Store) -> RedisFanOut:
@@ -141,3 +162,26 @@ async def test_a_kick_ends_connections_here_and_on_the_other_process() -> None:
     b._received({"type": "message", "channel": name.encode(), "data": body})
     assert here.kicks == [kick] and there.kicks == [kick]
     assert b._outbox.empty()
+
+
+async def test_a_commit_travels_as_one_message_and_arrives_whole_and_in_order() -> None:
+    room = Room()
+    fanout = _fanout(room, Store(0))
+    status = RoomPacket(-1, event_packet_raw("status", b'{"seq":1,"status":"confirmed"}'))
+    message = _published(_sender(), [_packet(1), _packet(2), status, _packet(3)])
+    fanout._received(message)
+    assert room.seqs == [-1, 1, 2, 3]  # the status at once, the events in sequence
+    assert fanout.stats.received == 4
+    texts = [p.packet.sio for p in room.packets]
+    assert texts[1:] == [_packet(s).packet.sio for s in (1, 2, 3)]
+
+
+async def test_a_gap_not_yet_in_the_store_is_asked_again_without_holding_the_loop() -> None:
+    room, store = Room(), Store(0)  # 1 is not visible in the store yet
+    fanout = _fanout(room, store)
+    fanout._received(_message(fanout, 2))
+    await asyncio.sleep(0.1)  # a fill that spun would never let this sleep end
+    assert room.seqs == [] and 2 <= store.reads <= 20
+    store.top = 2
+    await asyncio.sleep(0.1)
+    assert room.seqs == [1, 2]

@@ -1,5 +1,8 @@
-"""A cluster of real processes on loopback, for the scale-out tests and benchmarks.
+"""A cluster of real processes on loopback, for the scale-out tests and benchmarks
+(``scripts/bench/scaleout.py``; the tests import it as ``scripts.bench.loopback``).
 
+- :class:`PgCluster`: a throwaway PostgreSQL cluster (``initdb`` in a temporary folder).
+- :class:`World`: the embedded ledger's CA and enrolled members in a gateway home.
 - :class:`RedisServer`: Debian's ``redis-server``, no persistence, on a free port.
 - :class:`Balancer`: Debian's ``haproxy`` in front of the gateways: WebSocket-only
   Socket.IO (no sticky sessions: any gateway serves any client), round robin,
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,7 +37,12 @@ from typing import Any
 
 import orjson
 
-REPO = Path(__file__).resolve().parent.parent
+from gateway.config import load_settings
+from gateway.identity.ca import EmbeddedCA
+from gateway.ledger.embedded import EmbeddedLedger, config_from_settings
+
+REPO = Path(__file__).resolve().parents[2]
+PG_BIN = Path(os.environ.get("ANCHORLINE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
@@ -126,6 +136,140 @@ class _Process:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+class PgCluster:
+    """A PostgreSQL cluster in a temporary folder on a loopback port, stopped by pid."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="anchorline-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.pid: int | None = None
+        self._names = itertools.count(1)
+        self._as_postgres = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if self._as_postgres:
+            # initdb refuses to run as root: run the cluster as the postgres user.
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def start(self, password: str | None = None) -> None:
+        """Create the cluster and start it. Logins are trusted, or with ``password``
+        checked (user ``anchorline``, SCRAM)."""
+        if self._as_postgres:
+            shutil.chown(self.dir, user="postgres", group="postgres")
+        auth = ["-A", "trust"]
+        if password is not None:
+            pwfile = self.dir / "pw"
+            pwfile.write_text(password + "\n")
+            if self._as_postgres:
+                shutil.chown(pwfile, user="postgres")
+            auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
+        self._run(
+            str(PG_BIN / "initdb"), "-D", str(self.data), *auth,
+            "-U", "anchorline", "--no-sync", "-E", "UTF8",
+        )  # fmt: skip
+        if password is not None:
+            (self.dir / "pw").unlink()
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the cluster's data (again, after :meth:`stop_server`)."""
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200",
+            "start",
+        )
+        first = (self.data / "postmaster.pid").read_text().splitlines()[0]
+        self.pid = int(first)
+
+    def stop(self) -> None:
+        self.stop_server()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop_server(self) -> None:
+        """Stop the server (fast shutdown), keeping its data."""
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGINT)  # fast shutdown
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        self.pid = None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://anchorline@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """A fresh, empty database; returns its URL."""
+        name = f"t{os.getpid()}_{next(self._names)}"
+        self._run(
+            str(PG_BIN / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "anchorline",
+            "-d",
+            "postgres",
+            "-c",
+            f"CREATE DATABASE {name}",
+        )
+        return self.url(name)
+
+
+@dataclasses.dataclass
+class World:
+    home: Path
+    database_url: str
+    members: list[tuple[Path, str]]
+
+    def settings_env(self, **extra: str) -> dict[str, str]:
+        return {
+            "ANCHORLINE_LEDGER_KIND": "embedded",
+            "ANCHORLINE_ANCHORING_BATCH_MAX_MS": "50",
+            "ANCHORLINE_ANCHORING_BATCH_MAX_EVENTS": "200",
+            "ANCHORLINE_ANCHORING_RETRY_MAX_MS": "500",
+            **extra,
+        }
+
+
+def make_world(home: Path, database_url: str, members: int = 4) -> World:
+    """The embedded ledger's CA and members (the ledger is closed again: gateways open it)."""
+    settings = load_settings({"ANCHORLINE_HOME": str(home)})
+    ledger = EmbeddedLedger.open(config_from_settings(settings))
+    ledger.close_sync()
+    ca = EmbeddedCA(settings.embedded_dir / "ca")
+    orgs = ("Org1", "Org2")
+    return World(
+        home,
+        database_url,
+        [
+            (ca.enroll(orgs[i % 2], f"member{i}", "member"), f"{orgs[i % 2]}MSP")
+            for i in range(members)
+        ],
+    )
 
 
 class RedisServer(_Process):
@@ -265,7 +409,9 @@ def http_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
             return exc.code, None
 
 
-def _clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without its ``ANCHORLINE_*`` variables, running this
+    tree (``PYTHONPATH``), with ``extra`` added."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANCHORLINE_")}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
@@ -288,7 +434,7 @@ class GatewayProcess(_Process):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0, *, wait: bool = True) -> None:
-        env = _clean_env({**self.settings, "ANCHORLINE_GATEWAY_PORT": str(self.port)})
+        env = clean_env({**self.settings, "ANCHORLINE_GATEWAY_PORT": str(self.port)})
         argv = [sys.executable, "-m", "gateway", "gateway", "run", "--log-level", "INFO"]
         if self.cpu is not None:
             argv = ["taskset", "-c", ",".join(map(str, self.cpu)), *argv]
