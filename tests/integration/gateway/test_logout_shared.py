@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from gateway.client import GatewayRefused, MemberClient
-from tests.cluster import cluster, missing_programs
+from scripts.bench.loopback import cluster, missing_programs
 from tests.integration.gateway.support import PgCluster
 from tests.integration.scaleout.support import make_world
 
