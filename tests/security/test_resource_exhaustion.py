@@ -218,7 +218,10 @@ async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
         # The defect this closes: the flood got the other member refused as well.
         assert a.overloaded == 0, f"the witness was refused {a.overloaded} times (AL1607)"
         # A guard against starvation (seconds), not a benchmark: the CI machine is shared.
-        assert p99 <= max(LATENCY_FACTOR * 5 * a.baseline_s, 0.5), p99
+        # Served, the witness's acks still wait behind the flood's commits (tens of ms
+        # each on a busy core; p99 0.2-0.5 s measured at load average 3-7, 2 cores): the
+        # figures are the closing note's, this only catches a witness left waiting.
+        assert p99 <= max(LATENCY_FACTOR * 5 * a.baseline_s, 1.0), p99
         await a.witness.join(CHANNEL)
         await drain(a.witness, quiet_s=0.2)
         assert await a.count() == a.stored
