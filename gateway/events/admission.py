@@ -92,7 +92,7 @@ class RecentShares:
     """Exponentially decayed counts of the events admitted lately, per identity.
 
     :meth:`add` counts one event of an identity; :meth:`at_fair_share` says
-    whether an identity has had at least its fair share lately (see the
+    whether an identity has had at least half its fair share lately (see the
     module docstring). Both are O(1): each identity's count is decayed when it
     is touched, and the sums ``Σ c`` and ``Σ c²`` decay as a whole (every
     count decays by the same factor). At most ``max_identities`` are tracked:
@@ -252,8 +252,8 @@ class Admission:
 
         ``depth`` is the commit queue's length and ``oldest_wait_s`` how long
         the oldest event not yet acknowledged has waited (0 when none). The
-        wait and lag rules refuse only an identity at or above its fair share
-        (module docstring); the queue bound refuses every identity. The refusal's
+        wait and lag rules refuse only an identity at or above half its fair
+        share (module docstring); the queue bound refuses every identity. The refusal's
         ``details["retry_after"]`` (ms) is at least ``min_retry_after_ms`` and
         grows with the backlog, up to ``max_retry_after_ms``.
         """

@@ -134,8 +134,8 @@ class EventPipeline:
         Spends one event of ``identity``'s emit budget — raises
         :class:`~gateway.events.errors.EmitRateLimited` (AL1610) when it is used
         up — then refuses the event when the gateway is over its capacity and
-        ``identity`` has had at least its fair share lately (or the commit queue
-        is full): raises :class:`~gateway.events.errors.Overloaded` (AL1607).
+        ``identity`` has had at least half its fair share lately (or the commit
+        queue is full): raises :class:`~gateway.events.errors.Overloaded` (AL1607).
         Both carry ``details["retry_after"]`` in ms (see
         :mod:`gateway.events.budget`, :mod:`gateway.events.admission`). On return
         the event counts as admitted for ``identity``.
