@@ -63,6 +63,7 @@ from gateway.context import (
 )
 from gateway.errors import ConfigError
 from gateway.events.admission import Admission, AdmissionLimits
+from gateway.events.budget import EmitBudget
 from gateway.events.intake import IntakeLimits
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.model import NewEvent
@@ -240,6 +241,7 @@ def create_app(
         queue_limit=gs.commit_queue_limit,
         metrics=metrics,
         admission=Admission(AdmissionLimits.from_settings(gs)),
+        identity_budget=EmitBudget(gs.emit_identity_per_s, gs.emit_identity_burst, "identity"),
     )
     limits = IntakeLimits.from_settings(gs)
     hub = Hub(

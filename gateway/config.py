@@ -139,7 +139,7 @@ class GatewaySettings:
     # How long an access decision is cached, in seconds (revocation events clear it).
     authz_cache_ttl_s: float = 30.0
     # Emit budgets (token buckets; 0 turns one off): events per second and burst
-    # per identity (all its connections together) and per connection.
+    # per identity (all its connections and its REST events together) and per connection.
     emit_identity_per_s: float = 2000.0
     emit_identity_burst: int = 4000
     emit_connection_per_s: float = 2000.0
@@ -153,7 +153,8 @@ class GatewaySettings:
     # has waited this long (0: off),
     admission_max_queue_wait_ms: int = 40
     # or the event loop runs this late (0: off): the CPU is full and the excess
-    # would otherwise wait, unseen, in the sockets.
+    # would otherwise wait, unseen, in the sockets. These two latency rules refuse only
+    # the identities with at least half their fair share of the recent events.
     admission_max_loop_lag_ms: int = 30
     # The smallest retry_after a refusal suggests; it grows with the backlog.
     admission_retry_after_ms: int = 100

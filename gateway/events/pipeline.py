@@ -7,8 +7,11 @@ it in one transaction, then calls each event's ``on_done`` with its result
 (broadcast, the trust path's batcher). While a commit is in flight the next
 batch accumulates, so the commit rate adapts to the load.
 
-:meth:`EventPipeline.withdraw` refuses queued events that no commit has
-taken yet (a revoked member's emits in flight).
+:meth:`EventPipeline.admit` is the one door a member's event passes before
+its costly steps, whichever way it came in: the identity's emit budget, then
+admission (capacity, fair between identities). :meth:`EventPipeline.withdraw`
+refuses queued events that no commit has taken yet (a revoked member's emits
+in flight).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import AnchorlineError
 from gateway.events.admission import Admission, AdmissionLimits
+from gateway.events.budget import EmitBudget
 from gateway.events.errors import StoreUnavailable
 from gateway.events.metrics import GatewayMetrics
 from gateway.events.model import AppendResult, NewEvent, StoredEvent
@@ -67,6 +71,7 @@ class EventPipeline:
         queue_limit: int,
         metrics: GatewayMetrics,
         admission: Admission | None = None,
+        identity_budget: EmitBudget | None = None,
     ) -> None:
         self._repo = repo
         self._max_batch = max(1, max_batch)
@@ -75,6 +80,10 @@ class EventPipeline:
             admission
             if admission is not None
             else Admission(AdmissionLimits(queue_limit, max_queue_wait_ms=0, max_loop_lag_ms=0))
+        )
+        # Without one, no emit budget applies (tests of the pipeline alone).
+        self._identity_budget = (
+            identity_budget if identity_budget is not None else EmitBudget(0, 1, "identity")
         )
         self._metrics = metrics
         self._queue: deque[_Entry] = deque()
@@ -106,24 +115,44 @@ class EventPipeline:
         """The admission policy (its limits and refusal counts)."""
         return self._admission_policy
 
-    def admit(self) -> None:
-        """Refuse one more event now, before it costs anything, when the gateway is over
-        its capacity: raises :class:`~gateway.events.errors.Overloaded` (AL1607) with
-        ``details["retry_after"]`` in ms (see :mod:`gateway.events.admission`)."""
+    @property
+    def identity_budget(self) -> EmitBudget:
+        """The per-identity emit budget :meth:`admit` spends (off when none was given)."""
+        return self._identity_budget
+
+    def _oldest_wait_s(self) -> float:
         queue = self._queue
         # The oldest event not yet acknowledged: in the commit in flight, or queued.
         since = self._inflight_since if self._busy else (queue[0].queued if queue else None)
-        oldest = time.perf_counter() - since if since is not None else 0.0
-        self._admission_policy.check(len(queue), oldest)
+        return time.perf_counter() - since if since is not None else 0.0
+
+    def admit(self, identity: str) -> None:
+        """The door of every member's event, asked before it costs anything (a parse,
+        the signature check, the commit), whichever way it came in (a Socket.IO emit,
+        a REST call). ``identity`` is the sender's certificate fingerprint.
+
+        Spends one event of ``identity``'s emit budget — raises
+        :class:`~gateway.events.errors.EmitRateLimited` (AL1610) when it is used
+        up — then refuses the event when the gateway is over its capacity and
+        ``identity`` has had at least half its fair share lately (or the commit
+        queue is full): raises :class:`~gateway.events.errors.Overloaded` (AL1607).
+        Both carry ``details["retry_after"]`` in ms (see
+        :mod:`gateway.events.budget`, :mod:`gateway.events.admission`). On return
+        the event counts as admitted for ``identity``.
+        """
+        self._identity_budget.take(identity)
+        self._admission_policy.check(len(self._queue), self._oldest_wait_s(), identity)
 
     def submit(self, item: NewEvent, on_done: DoneCallback, origin: object = None) -> None:
         """Queue ``item``; ``on_done`` is called once, after its commit or its failure.
 
-        Raises :class:`Overloaded` at once when :meth:`admit` refuses.
+        Raises :class:`Overloaded` at once when the commit queue is full. The rest of
+        admission (budget, capacity, fairness) is :meth:`admit`'s, which a member's
+        event passed before its costly steps; the gateway's own events skip it.
         """
         if self._closing:
             raise StoreUnavailable("the gateway is shutting down: retry on another gateway")
-        self.admit()
+        self._admission_policy.check_queue(len(self._queue), self._oldest_wait_s())
         for check in self._admission:
             check(item)
         self._queue.append(_Entry(item, on_done, origin, time.perf_counter()))

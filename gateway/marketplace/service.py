@@ -7,10 +7,11 @@ its own for live events:
   stored by the hub; the service reads every committed event (pipeline
   listener) and keeps each auction's board and best bid;
 - the seller opens an auction with a signed ``auction.open`` event sent over
-  REST (:meth:`open_auction`); it passes the same intake as an emitted event
-  (:func:`gateway.events.intake.intake_authorized`: the configured limits, the
-  authorizer's ``WRITE`` decision for the auction's channel, the signature
-  against the seller's session);
+  REST (:meth:`open_auction`); it passes the same door and intake as an emitted
+  event (:meth:`~gateway.events.pipeline.EventPipeline.admit`: the seller's
+  emit budget and admission; :func:`gateway.events.intake.intake_authorized`:
+  the configured limits, the authorizer's ``WRITE`` decision for the auction's
+  channel, the signature against the seller's session);
 - at the deadline the service closes the auction: its
   :class:`ClosedAuctionPolicy` refuses further emits to the channel (the
   authorizer is invalidated for the channel, so the hub refuses the next bid
@@ -552,6 +553,8 @@ class MarketplaceService:
         stored, and marked ``open`` after: a gateway that stops in between
         finds out at its next start which of the two happened.
         """
+        # The door of a socket emit too: the seller's emit budget, then admission.
+        self._pipeline.admit(principal.fingerprint)
         item = await intake_authorized(principal, raw, self._limits, self._authorizer, now_ms())
         event = item.event
         if event.type != OPEN_TYPE:

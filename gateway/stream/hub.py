@@ -198,9 +198,8 @@ class Hub:
         self._events = events
         self._metrics = metrics
         self._clock = clock
-        self._identity_budget = EmitBudget(
-            settings.emit_identity_per_s, settings.emit_identity_burst, "identity"
-        )
+        # The pipeline's, shared with every other door (REST): one budget per identity.
+        self._identity_budget = pipeline.identity_budget
         self._connection_budget = EmitBudget(
             settings.emit_connection_per_s, settings.emit_connection_burst, "connection"
         )
@@ -338,11 +337,11 @@ class Hub:
         try:
             # Budgets first: a flood is refused before it costs a parse or a signature check.
             self._connection_budget.take(conn.eio_sid)
-            self._identity_budget.take(conn.principal.fingerprint)
+            # The identity's budget, then capacity (fair between identities), before
+            # the signature check.
+            self._pipeline.admit(conn.principal.fingerprint)
             if raw is None:
                 raise MalformedEvent("emit exactly one event object")
-            # Above capacity the excess is refused here, before the signature check.
-            self._pipeline.admit()
             item = intake(conn.principal, raw, self._limits, conn, self._clock())
             ack_id = incoming.ack_id
             accepted_id = item.event.id

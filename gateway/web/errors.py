@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from gateway.auth.errors import AuthError, RateLimited
 from gateway.errors import AnchorlineError
+from gateway.events.errors import EmitRateLimited, Overloaded
 from gateway.identity.errors import CertificateRejected
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,11 @@ def error_response(exc: AnchorlineError) -> web.Response:
     response = web.json_response(exc.to_dict(), status=exc.http_status)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
+    elif isinstance(exc, EmitRateLimited | Overloaded):
+        # details.retry_after is in milliseconds (as on Socket.IO); the header has seconds.
+        retry_ms = exc.details.get("retry_after")
+        if isinstance(retry_ms, int):
+            response.headers["Retry-After"] = str(max(1, math.ceil(retry_ms / 1000)))
     if isinstance(exc, AuthError | CertificateRejected) and exc.http_status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="anchorline"'
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.events.admission import Admission
 from gateway.events.metrics import GatewayMetrics, Histogram
 
 
@@ -17,8 +18,14 @@ def _histogram(name: str, help_text: str, h: Histogram) -> list[str]:
     return lines
 
 
-def render(m: GatewayMetrics, *, rooms: int, extra_gauges: dict[str, float] | None = None) -> str:
-    """The ``/metrics`` body (text format 0.0.4)."""
+def render(
+    m: GatewayMetrics,
+    *,
+    rooms: int,
+    admission: Admission | None = None,
+    extra_gauges: dict[str, float] | None = None,
+) -> str:
+    """The ``/metrics`` body (text format 0.0.4); ``admission``'s counts when given."""
     lines = [
         "# HELP anchorline_connected_clients Socket.IO clients connected now.",
         "# TYPE anchorline_connected_clients gauge",
@@ -68,6 +75,22 @@ def render(m: GatewayMetrics, *, rooms: int, extra_gauges: dict[str, float] | No
         f'anchorline_login_refusals_total{{code="{code}"}} {n}'
         for code, n in sorted(m.login_refusals.items())
     ]
+    if admission is not None:
+        lines += [
+            "# HELP anchorline_admission_refused_total Events refused as Overloaded (AL1607), "
+            "by admission rule.",
+            "# TYPE anchorline_admission_refused_total counter",
+        ]
+        lines += [
+            f'anchorline_admission_refused_total{{rule="{rule}"}} {n}'
+            for rule, n in sorted(admission.refused.items())
+        ]
+        lines += [
+            "# HELP anchorline_admission_spared_total Events admitted while a wait or lag rule "
+            "tripped, their identity being below its fair share.",
+            "# TYPE anchorline_admission_spared_total counter",
+            f"anchorline_admission_spared_total {admission.spared}",
+        ]
     lines += _histogram(
         "anchorline_ack_latency_seconds",
         "From receiving an event to writing its acknowledgement.",

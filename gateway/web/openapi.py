@@ -323,7 +323,15 @@ def _market_paths() -> dict[str, Any]:
                     "400": _err("malformed event or terms (AL1601, AL1903)"),
                     "401": unauth,
                     "403": _err("may not emit to the auction's channel (AL1511)"),
-                    "503": no_market,
+                    "429": _err(
+                        "the seller's emit budget is used up (AL1610, shared with its "
+                        "Socket.IO emits): details.retry_after in ms, Retry-After in s"
+                    ),
+                    "503": _err(
+                        "the marketplace or its ledger is not running (AL1910), or the "
+                        "gateway is overloaded (AL1607: details.retry_after in ms, "
+                        "Retry-After in s)"
+                    ),
                 },
             },
             "get": {

@@ -225,7 +225,9 @@ async def get_health(request: web.Request) -> web.Response:
 async def get_metrics(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     ctx.metrics.commit_queue_depth = ctx.pipeline.depth
-    text = metrics_text.render(ctx.metrics, rooms=len(ctx.hub.rooms))
+    text = metrics_text.render(
+        ctx.metrics, rooms=len(ctx.hub.rooms), admission=ctx.pipeline.admission
+    )
     text += "\n".join(cluster.metrics_lines(request.app)) + "\n"
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

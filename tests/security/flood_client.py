@@ -3,7 +3,7 @@
 Connects over a raw Socket.IO WebSocket, joins ``sec``, sends every line of
 FRAMES_FILE (one event JSON per line) as an emit with an ack id as fast as
 it can, reads every acknowledgement, and prints one JSON line:
-``{"accepted", "refused", "codes", "retry_after_min", "elapsed_s"}``.
+``{"accepted", "refused", "codes", "by_code", "retry_after_min", "elapsed_s"}``.
 A separate process, so the flood competes for the CPU as a real client
 would instead of starving the test's own event loop.
 """
@@ -56,7 +56,8 @@ async def main(url: str, token: str, events: list[str]) -> None:
         await asyncio.wait_for(task, 120)
         elapsed = time.perf_counter() - started
     refused = [a for a in acks if "error" in a]
-    codes = sorted({str(a["error"]["code"]) for a in refused})  # type: ignore[index]
+    errors: list[dict[str, object]] = [a["error"] for a in refused]  # type: ignore[misc]
+    codes = sorted({str(e["code"]) for e in errors})
     retry = [float(a["error"]["retry_after"]) for a in refused]  # type: ignore[index]
     print(
         json.dumps(
@@ -64,6 +65,7 @@ async def main(url: str, token: str, events: list[str]) -> None:
                 "accepted": sum(1 for a in acks if a.get("status") == "pending"),
                 "refused": len(refused),
                 "codes": codes,
+                "by_code": {c: sum(1 for e in errors if e["code"] == c) for c in codes},
                 "retry_after_min": min(retry) if retry else None,
                 "elapsed_s": elapsed,
             }

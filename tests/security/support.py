@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -78,21 +79,29 @@ class Arena:
 async def arena(tmp_path: Path, ids: Identities, **gateway: Any) -> AsyncIterator[Arena]:
     """A gateway on loopback with ``gateway`` settings, both members joined to ``sec``."""
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'events.db'}", **gateway)
-    async with running_gateway(settings, ids.ca) as gw:
-        witness = MemberClient.from_msp(gw.url, ids.alice, "Org1MSP")
-        attacker = MemberClient.from_msp(gw.url, ids.bob, "Org2MSP")
-        try:
-            for member in (witness, attacker):
-                await member.login()
-                await member.connect()
-                await member.join(CHANNEL)
-            a = Arena(gw, ids, witness, attacker, baseline_s=0.0)
-            a.baseline_s = statistics.median([await a.witness_emit() for _ in range(10)])
-            await drain(attacker)
-            yield a
-        finally:
-            await witness.close()
-            await attacker.close()
+    # As `anchorline gateway run` sets it: with the default 5 ms a busy event loop makes
+    # the store's commit thread wait that long for the GIL at each step, and every
+    # member's ack waits for the slow commits (not what a deployed gateway does).
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        async with running_gateway(settings, ids.ca) as gw:
+            witness = MemberClient.from_msp(gw.url, ids.alice, "Org1MSP")
+            attacker = MemberClient.from_msp(gw.url, ids.bob, "Org2MSP")
+            try:
+                for member in (witness, attacker):
+                    await member.login()
+                    await member.connect()
+                    await member.join(CHANNEL)
+                a = Arena(gw, ids, witness, attacker, baseline_s=0.0)
+                a.baseline_s = statistics.median([await a.witness_emit() for _ in range(10)])
+                await drain(attacker)
+                yield a
+            finally:
+                await witness.close()
+                await attacker.close()
+    finally:
+        sys.setswitchinterval(switch_interval)
 
 
 async def drain(member: MemberClient, quiet_s: float = 0.05) -> list[tuple[str, Any]]:

@@ -20,6 +20,7 @@ from gateway.context import CONTEXT
 from gateway.events.canonical import canonical_json_reference
 from gateway.events.model import NewEvent, SignedEvent
 from gateway.events.signed import sign_event
+from gateway.identity.msp import load_msp
 from gateway.identity.signing import sign_message
 from tests.integration.gateway.support import Identities
 from tests.security.support import (
@@ -128,35 +129,36 @@ FLOOD = 20_000
 
 
 @pytest.mark.load
-@pytest.mark.xfail(
-    reason="known defect (issue 19 item 5 stays open): one identity flooding at its "
-    "emit budget (2000/s, bursts of 4000) fills the commit queue past the admission "
-    "bound of issue 15, and admission then refuses the other members too (AL1607)",
-    strict=False,
-)
 async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
     tmp_path: Path, identities: Identities
 ) -> None:
     """One identity sends 20,000 events as fast as it can (from its own process);
-    another member emits 50/s meanwhile."""
+    another member emits 50/s meanwhile. The flood is refused beyond its budget
+    (AL1610) and, while it overloads the gateway, as the heaviest identity (AL1607);
+    the other member is never refused (admission is fair between identities)."""
     rate, burst = 2000.0, 4000
+    # Signed before the gateway runs: signing 20,000 events holds this process's loop
+    # (the gateway's too) for seconds, and admission would rightly refuse the witness
+    # for that lag, which is not the flood's doing.
+    attacker = load_msp(identities.bob, "Org2MSP", require_key=True).signer()
+    frames = tmp_path / "flood.txt"
+    frames.write_text(
+        "\n".join(
+            json.dumps(sign_event(attacker, channel=CHANNEL, type="bid", payload={"n": k}))
+            for k in range(FLOOD)
+        )
+    )
     async with arena(
         tmp_path, identities, emit_identity_per_s=rate, emit_identity_burst=burst
     ) as a:
         assert a.attacker.session is not None
         # The witness works in another channel: it shares the gateway, not the
-        # flood's broadcasts (this test process would spend its loop parsing them).
+        # flood's broadcasts (this test process would spend its loop parsing them);
+        # for the same reason the attacker's client here leaves the flooded channel
+        # (the flood comes from its own process, which receives them).
         await a.witness.leave(CHANNEL)
         await a.witness.join("quiet")
-        frames = tmp_path / "flood.txt"
-        frames.write_text(
-            "\n".join(
-                json.dumps(
-                    sign_event(a.attacker.signer, channel=CHANNEL, type="bid", payload={"n": k})
-                )
-                for k in range(FLOOD)
-            )
-        )
+        await a.attacker.leave(CHANNEL)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(Path(__file__).with_name("flood_client.py")),
@@ -167,8 +169,18 @@ async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
             stderr=asyncio.subprocess.PIPE,
         )
         witness_latency: list[float] = []
+        metrics = a.gw.app[CONTEXT].metrics
+        admission = a.gw.app[CONTEXT].pipeline.admission
+        before = metrics.events_accepted
 
         async def witness() -> None:
+            # Measured while the flood runs: from its first stored event to its end.
+            # (Alone on a busy machine, a member may be refused for the loop's lag
+            # like any single identity; beside a flooder, it must not be.)
+            for _ in range(3000):  # bounded: 30 s for the flood client to start
+                if metrics.events_accepted > before or proc.returncode is not None:
+                    break
+                await asyncio.sleep(0.01)
             while proc.returncode is None:
                 witness_latency.append(await a.witness_emit("quiet"))
                 await asyncio.sleep(0.02)
@@ -184,22 +196,32 @@ async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
         result = json.loads(out.decode().strip().splitlines()[-1])
         accepted, refused, elapsed = result["accepted"], result["refused"], result["elapsed_s"]
         assert accepted + refused == FLOOD
-        assert result["codes"] == ["AL1610"] and result["retry_after_min"] > 0
-        # The budget: a burst, then the rate, for as long as the flood lasted.
-        assert burst * 0.9 <= accepted <= burst + rate * elapsed + 50
+        # AL1610 beyond the budget; AL1607 while the flood overloads the gateway. (How
+        # much of each depends on the machine: a slow one may never reach the budget.)
+        assert result["codes"] and set(result["codes"]) <= {"AL1610", "AL1607"}
+        assert result["retry_after_min"] > 0
+        # The budget: at most a burst, then the rate, for as long as the flood lasted.
+        assert 0 < accepted <= burst + rate * elapsed + 50
         a.stored += accepted
         witness_latency.sort()
         p99 = witness_latency[max(0, int(len(witness_latency) * 0.99) - 1)]
         print(
-            f"\nflood: {accepted} accepted, {refused} refused (AL1610) in {elapsed:.2f}s; "
+            f"\nflood: {accepted} accepted, {refused} refused {result['by_code']} in "
+            f"{elapsed:.2f}s; "
             f"witness {len(witness_latency)} events, ack p50 "
             f"{statistics.median(witness_latency) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
             f"max {witness_latency[-1] * 1000:.1f} ms (baseline {a.baseline_s * 1000:.1f} ms), "
-            f"witness refused as Overloaded then served: {a.overloaded}"
+            f"witness refused as Overloaded then served: {a.overloaded}; admission refused "
+            f"{admission.refused}, spared {admission.spared}"
         )
         assert len(witness_latency) >= 10
+        # The defect this closes: the flood got the other member refused as well.
+        assert a.overloaded == 0, f"the witness was refused {a.overloaded} times (AL1607)"
         # A guard against starvation (seconds), not a benchmark: the CI machine is shared.
-        assert p99 <= max(LATENCY_FACTOR * 5 * a.baseline_s, 0.5), p99
+        # Served, the witness's acks still wait behind the flood's commits (tens of ms
+        # each on a busy core; p99 0.2-0.5 s measured at load average 3-7, 2 cores): the
+        # figures are the closing note's, this only catches a witness left waiting.
+        assert p99 <= max(LATENCY_FACTOR * 5 * a.baseline_s, 1.0), p99
         await a.witness.join(CHANNEL)
         await drain(a.witness, quiet_s=0.2)
         assert await a.count() == a.stored
@@ -307,4 +329,58 @@ async def test_connection_churn_returns_fds_and_memory_to_baseline(
         assert len(hub.connections) == conns_before
         assert fds_after <= fds_before + 5
         assert rss_after <= rss_before + 20
+        await assert_unharmed(a)
+
+
+def _auction_opening(signer: Any, auction_id: str) -> dict[str, Any]:
+    payload = {
+        "auction_id": auction_id,
+        "item": "lamp",
+        "reserve": 1,
+        "closes_at": time.time_ns() // 1_000_000 + 600_000,
+        "premium": False,
+    }
+    return sign_event(signer, channel=f"auction-{auction_id}", type="auction.open", payload=payload)
+
+
+async def test_rest_emits_spend_the_same_identity_budget_as_socket_emits(
+    tmp_path: Path, identities: Identities
+) -> None:
+    """Events created over REST (an auction's opening) and emitted over Socket.IO
+    share one budget per identity; beyond it REST answers 429 AL1610 with
+    ``retry_after`` (ms) and a ``Retry-After`` header, and stores nothing."""
+    # Bursts of 12 (the witness's baseline takes 10 of its own); the refill is too slow
+    # (one every 20 s) to matter during the test.
+    async with arena(tmp_path, identities, emit_identity_per_s=0.05, emit_identity_burst=12) as a:
+        assert a.attacker.session is not None
+        headers = {"Authorization": f"Bearer {a.attacker.session.token}"}
+        await a.attacker.join("spend")
+        async with aiohttp.ClientSession(headers=headers) as http:
+
+            async def open_auction(auction_id: str) -> tuple[int, dict[str, Any], str | None]:
+                body = _auction_opening(a.attacker.signer, auction_id)
+                async with http.post(f"{a.url}/marketplace/auctions", json=body) as r:
+                    return r.status, await r.json(), r.headers.get("Retry-After")
+
+            for k in range(6):  # half of the budget over REST ...
+                status, body, _ = await open_auction(f"a{k}")
+                assert status == 201, body
+            for k in range(6):  # ... the other half over the socket
+                ack = await a.attacker.emit("spend", "bid", {"n": k})
+                assert ack.status == "pending", ack
+            a.stored += 12  # the attacker's, in channels the witness does not read
+
+            status, body, retry_header = await open_auction("over")
+            assert status == 429, body
+            assert body["code"] == "AL1610"
+            retry_ms = body["details"]["retry_after"]
+            assert isinstance(retry_ms, int) and retry_ms > 1000
+            assert retry_header is not None and int(retry_header) == -(-retry_ms // 1000)
+            ack = await a.attacker.emit("spend", "bid", {"n": "over"})
+            assert (ack.error or {}).get("code") == "AL1610", ack
+
+            async with http.get(f"{a.url}/marketplace/auctions") as r:
+                listed = {x["auction_id"] for x in (await r.json())["auctions"]}
+            assert listed == {f"a{k}" for k in range(6)}, listed
+        await drain(a.attacker)
         await assert_unharmed(a)

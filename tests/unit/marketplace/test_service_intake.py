@@ -1,5 +1,6 @@
-"""The marketplace opens auctions through the event intake: the configured limits
-and the authorizer decide, not rules of its own."""
+"""The marketplace opens auctions through the door and the intake of every event: the
+identity's emit budget, admission, the configured limits and the authorizer decide,
+not rules of its own."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.auth.authorizer import Action, Authorizer, ConfigPolicy
 from gateway.auth.errors import AccessDenied
 from gateway.auth.principal import Principal
-from gateway.events.errors import BadEventSignature, EventTooLarge
-from gateway.events.intake import IntakeLimits
+from gateway.events.budget import EmitBudget
+from gateway.events.errors import BadEventSignature, EmitRateLimited, EventTooLarge, Overloaded
+from gateway.events.intake import GATEWAY_AUTHORITY, IntakeLimits, intake
 from gateway.events.metrics import GatewayMetrics
+from gateway.events.model import NewEvent
 from gateway.events.pipeline import EventPipeline
 from gateway.events.signed import sign_event
 from gateway.identity.signing import EcdsaSigner
@@ -48,12 +51,26 @@ class _Party:
         )
 
 
-async def _service(tmp_path: Path, emit_roles: str) -> AsyncIterator[MarketplaceService]:
+async def _service(
+    tmp_path: Path,
+    emit_roles: str,
+    *,
+    queue_limit: int = 1000,
+    identity_budget: EmitBudget | None = None,
+    writing: bool = True,
+) -> AsyncIterator[MarketplaceService]:
     engine = create_engine(f"sqlite:///{tmp_path / 'e.db'}", "NORMAL")
     await migrate(engine)
     events = EventRepository(engine, "NORMAL")
-    pipeline = EventPipeline(events, max_batch=64, queue_limit=1000, metrics=GatewayMetrics())
-    await pipeline.start()
+    pipeline = EventPipeline(
+        events,
+        max_batch=64,
+        queue_limit=queue_limit,
+        metrics=GatewayMetrics(),
+        identity_budget=identity_budget,
+    )
+    if writing:
+        await pipeline.start()
     authorizer = Authorizer([ConfigPolicy("*=member,admin,auditor", emit_roles)], 30.0)
     service = MarketplaceService(
         authorizer=authorizer,
@@ -117,3 +134,37 @@ async def test_a_closed_auction_refuses_emits_through_the_authorizer(
     assert await authorizer.allowed(seller.principal, "auction-a4", Action.WRITE)
     await market.close_auction("a4")
     assert not await authorizer.allowed(seller.principal, "auction-a4", Action.WRITE)
+
+
+async def test_an_opening_spends_the_sellers_emit_budget_before_the_intake(
+    tmp_path: Path,
+) -> None:
+    seller, other = _Party("sam", "member"), _Party("olga", "member")
+    budget = EmitBudget(0.01, 2, "identity")
+    async for market in _service(tmp_path, "member,admin", identity_budget=budget):
+        await market.open_auction(seller.principal, seller.opening("b1"))
+        with pytest.raises(BadEventSignature):  # a refused opening spends it too
+            await market.open_auction(seller.principal, other.opening("b2"))
+        with pytest.raises(EmitRateLimited) as refused:
+            await market.open_auction(seller.principal, other.opening("b3"))
+        assert refused.value.code == "AL1610" and refused.value.details["retry_after"] > 0
+        with pytest.raises(EmitRateLimited):
+            await market.open_auction(seller.principal, seller.opening("b4"))
+        await market.open_auction(other.principal, other.opening("b5"))  # its own budget
+        assert set(market.auctions) == {"b1", "b5"}
+
+
+async def test_an_opening_passes_admission_like_an_emit(tmp_path: Path) -> None:
+    seller = _Party("sam", "member")
+    async for market in _service(tmp_path, "member,admin", queue_limit=1, writing=False):
+        # The writer is not running: one queued event fills the commit queue.
+        market._pipeline.submit(_item_of(seller, "board"), lambda _result: None)
+        with pytest.raises(Overloaded) as refused:
+            await market.open_auction(seller.principal, seller.opening("c1"))
+        assert refused.value.code == "AL1607" and refused.value.details["retry_after"] >= 100
+        assert not market.auctions
+
+
+def _item_of(party: _Party, channel: str) -> NewEvent:
+    wire = sign_event(party.signer, channel=channel, type="note", payload={})
+    return intake(party.principal, wire, IntakeLimits(), GATEWAY_AUTHORITY, 1)

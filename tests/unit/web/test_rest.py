@@ -75,6 +75,8 @@ async def test_metrics_are_prometheus_text(client: TestClient[Any, Any]) -> None
         "anchorline_events_accepted_total",
         "anchorline_ack_latency_seconds_bucket",
         "anchorline_commit_queue_depth",
+        'anchorline_admission_refused_total{rule="wait"} 0',
+        "anchorline_admission_spared_total 0",
     ):
         assert name in text
 
