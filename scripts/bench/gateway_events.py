@@ -168,7 +168,8 @@ def _key_pem(msp: Path) -> str:
     ).decode()
 
 
-async def _login(url: str, msp: Path, msp_id: str) -> str:
+async def login(url: str, msp: Path, msp_id: str) -> str:
+    """A session token for the member whose MSP folder is ``msp`` (its client closed)."""
     client = MemberClient.from_msp(url, msp, msp_id)
     try:
         return (await client.login()).token
@@ -218,8 +219,8 @@ def start_server(kind: str, work: Path, modules: Path | None, pin: list[str]) ->
     if kind == "ours":
         proc = start_gateway(home, port, pin)
         wait_healthy(f"{url}/healthz", proc, log)
-        tokens = [asyncio.run(_login(url, d, "Org1MSP")) for d in emitter_dirs]
-        receiver = asyncio.run(_login(url, receiver_dir, "Org2MSP"))
+        tokens = [asyncio.run(login(url, d, "Org1MSP")) for d in emitter_dirs]
+        receiver = asyncio.run(login(url, receiver_dir, "Org2MSP"))
     else:
         if kind == "node":
             assert modules is not None

@@ -1,7 +1,9 @@
-"""A minimal Socket.IO-over-WebSocket client on a raw TCP socket whose reading the
-test controls (a real client library reads eagerly, so it cannot play a reader that
-stops). Only what the load tests need: connect with a token, send events with an ack
-id, read server frames."""
+"""A minimal Socket.IO-over-WebSocket client on a raw TCP socket whose reading its caller
+controls (a real client library reads eagerly, so it cannot play a reader that stops),
+and cheap enough to hold thousands of connections in one process. Only what the load
+tests and ``connections.py`` need: connect with a token, send events with an ack id,
+read server frames. Here, not under ``tests/``, because benchmarks import nothing from
+there; ``tests/load`` imports it from here."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import orjson
 
 
 class RawSocketIO:
-    """One raw connection; ``reader`` is only read when the test calls :meth:`frame`."""
+    """One raw connection; ``reader`` is only read when the caller calls :meth:`frame`."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
