@@ -330,23 +330,17 @@ def _open_embedded(
         close_signer(signer)
         ledger.close_sync()
         raise
-
-    async def close() -> None:
-        await gw.close()
-        await ledger.close()
-        close_signer(signer)
-
-    return LedgerConnection(
-        kind="embedded",
+    return _connection(
+        "embedded",
+        settings,
+        gw,
+        folder.identity,
+        signer,
         channel=config.channel,
-        chaincode=settings.network.chaincode_name,
-        gateway=gw,
-        identity=folder.identity,
-        signer=signer,
         msp_ids=ledger.msp_ids(),
         trust=ledger.trust,
-        close=close,
         resolve_org=ledger.ca.msp_id,
+        then_close=ledger.close,
     )
 
 
@@ -379,20 +373,50 @@ def _open_fabric(
     except BaseException:
         close_signer(signer)
         raise
+    return _connection(
+        "fabric",
+        settings,
+        gw,
+        folder.identity,
+        signer,
+        channel=profile.channel,
+        msp_ids=tuple(o.msp_id for o in profile.orgs),
+        trust=trust,
+        resolve_org=lambda name: profile.org(name).msp_id,
+    )
+
+
+def _connection(
+    kind: LedgerKind,
+    settings: Settings,
+    gw: Gateway,
+    identity: Identity,
+    signer: Signer,
+    *,
+    channel: str,
+    msp_ids: tuple[str, ...],
+    trust: TrustStore,
+    resolve_org: Callable[[str], str],
+    then_close: Callable[[], Awaitable[None]] | None = None,
+) -> LedgerConnection:
+    """The connection over ``gw``, for either ledger: its ``close()`` closes the gateway,
+    then ``then_close`` (the embedded ledger this process opened), then the signer."""
 
     async def close() -> None:
         await gw.close()
+        if then_close is not None:
+            await then_close()
         close_signer(signer)
 
     return LedgerConnection(
-        kind="fabric",
-        channel=profile.channel,
+        kind=kind,
+        channel=channel,
         chaincode=settings.network.chaincode_name,
         gateway=gw,
-        identity=folder.identity,
+        identity=identity,
         signer=signer,
-        msp_ids=tuple(o.msp_id for o in profile.orgs),
+        msp_ids=msp_ids,
         trust=trust,
         close=close,
-        resolve_org=lambda name: profile.org(name).msp_id,
+        resolve_org=resolve_org,
     )

@@ -1,9 +1,10 @@
 """Where the fast path's CPU goes, per acknowledged event (issue 15, "Where the time goes").
 
-Runs the real hub, intake, pipeline and SQLite store in this process, as
-``gateway_inprocess.py`` does (pre-signed Socket.IO packets fed to the hub as
-the adapter would, ``--receivers`` connections whose transports take every
-byte at once), with perf counters around each stage:
+Runs the real hub, intake, pipeline and SQLite store in this process, with
+``gateway_inprocess.py``'s settings, events and connections (pre-signed
+Socket.IO packets fed to the hub as the adapter would, ``--receivers``
+connections whose transports take every byte at once), with perf counters
+around each stage:
 
 - signature verification (``gateway.identity.signing.verify`` as the intake calls it);
 - canonical JSON (RFC 8785, while the event is parsed);
@@ -32,25 +33,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
+
+from gateway_inprocess import bench_settings, feed, joined_connections, signed_packets  # noqa: E402
 
 import gateway.events.intake as intake_module  # noqa: E402
 import gateway.events.model as model_module  # noqa: E402
 import gateway.store.events as store_module  # noqa: E402
 import gateway.stream.hub as hub_module  # noqa: E402
 from gateway.app import create_app  # noqa: E402
-from gateway.auth.principal import Principal  # noqa: E402
 from gateway.context import CONTEXT  # noqa: E402
-from gateway.events.signed import sign_event  # noqa: E402
 from gateway.identity.ca import EmbeddedCA  # noqa: E402
-from gateway.identity.signing import EcdsaSigner  # noqa: E402
 from gateway.store.engine import migrate  # noqa: E402
-from gateway.stream.frames import Outgoing, parse_event_packet  # noqa: E402
-from tests.integration.gateway.support import make_settings  # noqa: E402
 
 SPENT: dict[str, float] = defaultdict(float)
 
@@ -95,57 +93,21 @@ class Sink:
         return False
 
 
-def _no_fallback(conn: hub_module.Connection, out: Outgoing) -> int:
-    raise AssertionError("every connection here writes directly")
-
-
-def _signed_packets(key: ec.EllipticCurvePrivateKey, count: int) -> list[str]:
-    signer = EcdsaSigner(key)
-    events = (
-        sign_event(
-            signer,
-            channel="load",
-            type="bid",
-            payload={"amount": i, "note": "x" * 120},
-            event_id=f"e{i}",
-            client_ts=1,
-        )
-        for i in range(count)
-    )
-    return ["2" + str(i) + orjson.dumps(["event", e]).decode() for i, e in enumerate(events)]
-
-
 async def run(events: int, receivers: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="anchorline-cpu-"))
-    # Admission off: this measures what an accepted event costs, not refusals.
-    settings = make_settings(
-        work,
-        f"sqlite:///{work / 'e.db'}",
-        sqlite_synchronous="FULL",
-        admission_max_queue_wait_ms=0,
-        admission_max_loop_lag_ms=0,
-    )
+    # Admission and emit budgets off: this measures what an accepted event costs.
+    settings = bench_settings(work, f"sqlite:///{work / 'e.db'}", "FULL")
     app = create_app(settings, verifier=EmbeddedCA(work / "ca").trust_store())
     ctx = app[CONTEXT]
     await migrate(ctx.engine)
     await ctx.pipeline.start()
     hub = ctx.hub
     key = ec.generate_private_key(ec.SECP256R1())
-    for i in range(receivers + 1):
-        principal = Principal(f"s{i}", f"fp{i}", "Org1MSP", "member", 2**62, key.public_key())
-        conn = hub_module.Connection(f"c{i}", f"c{i}", principal, "127.0.0.1", _no_fallback)
-        conn.transport = Sink()  # type: ignore[assignment]
-        hub.connections[conn.eio_sid] = conn
-        await hub._join(conn, "load", None)
-    packets = _signed_packets(key, events)
+    await joined_connections(hub, key, [Sink() for _ in range(receivers + 1)])
+    _, packets = signed_packets(key, events)
     SPENT.clear()
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    for i, data in enumerate(packets):
-        incoming = parse_event_packet(data)
-        assert incoming is not None
-        hub.dispatch("c0", incoming, time.perf_counter())
-        if i % 64 == 63:
-            await asyncio.sleep(0)
+    await feed(hub, packets)
     await ctx.pipeline.drain()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     accepted = ctx.metrics.events_accepted

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import cProfile
 import dataclasses
@@ -31,12 +30,11 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,12 +49,28 @@ from gateway.events.canonical import canonical_json  # noqa: E402
 from gateway.events.metrics import GatewayMetrics  # noqa: E402
 from gateway.events.model import parse_event  # noqa: E402
 from gateway.events.pipeline import EventPipeline  # noqa: E402
+from gateway.events.signed import sign_event  # noqa: E402
 from gateway.identity.ca import EmbeddedCA  # noqa: E402
-from gateway.identity.signing import verify  # noqa: E402
+from gateway.identity.signing import EcdsaSigner, verify  # noqa: E402
 from gateway.store.engine import create_engine, migrate  # noqa: E402
 from gateway.store.events import EventRepository, NewEvent  # noqa: E402
-from gateway.stream.frames import ack_packet, event_packet_raw, parse_event_packet  # noqa: E402
-from gateway.stream.hub import Connection  # noqa: E402
+from gateway.stream.frames import (  # noqa: E402
+    Outgoing,
+    ack_packet,
+    event_packet_raw,
+    parse_event_packet,
+)
+from gateway.stream.hub import Connection, Hub  # noqa: E402
+
+CHANNEL = "bench"
+
+
+class Transport(Protocol):
+    """What a connection writes to: the part of an asyncio transport the hub uses."""
+
+    def write(self, data: bytes) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
 
 
 class SocketSink:
@@ -129,20 +143,55 @@ def bench_settings(home: Path, database_url: str, sqlite_synchronous: str) -> Se
 def signed_packets(
     key: ec.EllipticCurvePrivateKey, n: int
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """``n`` signed event bodies and their Socket.IO EVENT packets (ack ids 0..n-1)."""
-    bodies, packets = [], []
-    for i in range(n):
-        body: dict[str, Any] = {
-            "id": f"e{i}",
-            "channel": "bench",
-            "type": "bid",
-            "payload": {"amount": i, "note": "x" * 120},
-            "client_ts": 1,
-        }
-        sig = base64.b64encode(key.sign(canonical_json(body), ec.ECDSA(hashes.SHA256())))
-        bodies.append({**body, "signature": sig.decode()})
-        packets.append("2" + str(i) + orjson.dumps(["event", bodies[-1]]).decode())
+    """``n`` events in channel :data:`CHANNEL` signed with ``key``, and their Socket.IO
+    EVENT packets (ack ids 0..n-1)."""
+    signer = EcdsaSigner(key)
+    bodies = [
+        sign_event(
+            signer,
+            channel=CHANNEL,
+            type="bid",
+            payload={"amount": i, "note": "x" * 120},
+            event_id=f"e{i}",
+            client_ts=1,
+        )
+        for i in range(n)
+    ]
+    packets = ["2" + str(i) + orjson.dumps(["event", b]).decode() for i, b in enumerate(bodies)]
     return bodies, packets
+
+
+def _no_fallback(conn: Connection, out: Outgoing) -> int:
+    raise AssertionError("every connection here writes straight to its transport")
+
+
+async def joined_connections(
+    hub: Hub, key: ec.EllipticCurvePrivateKey, transports: Sequence[Transport]
+) -> list[Connection]:
+    """One connection per transport, ids ``c0``, ``c1``…, registered with ``hub`` and
+    joined to :data:`CHANNEL`, each an Org1 member with ``key``'s public key (so any of
+    them may send :func:`signed_packets`); their writes go straight to the transport."""
+    conns = []
+    for i, transport in enumerate(transports):
+        principal = Principal(f"s{i}", f"fp{i}", "Org1MSP", "member", 2**62, key.public_key())
+        conn = Connection(f"c{i}", f"c{i}", principal, "127.0.0.1", _no_fallback)
+        conn.transport = transport  # type: ignore[assignment]
+        hub.connections[conn.eio_sid] = conn
+        await hub._join(conn, CHANNEL, None)
+        conns.append(conn)
+    return conns
+
+
+async def feed(hub: Hub, packets: list[str], every_64: Callable[[], object] = lambda: None) -> None:
+    """Hand ``packets`` to the hub as sent by connection ``c0``, as the adapter would,
+    yielding to the loop (then calling ``every_64``) every 64 packets, as socket reads do."""
+    for i, data in enumerate(packets):
+        incoming = parse_event_packet(data)
+        assert incoming is not None
+        hub.dispatch("c0", incoming, time.perf_counter())
+        if i % 64 == 63:
+            await asyncio.sleep(0)  # let the writer commit
+            every_64()
 
 
 def cpu_us(fn: Callable[[], object], n: int) -> float:
@@ -254,10 +303,6 @@ async def store_only(parsed: list[Any], sync: str) -> tuple[list[Any], float]:
     return stored, cpu / len(parsed) * 1e6
 
 
-def _fallback(conn: Connection, out: object) -> int:
-    raise AssertionError("unexpected")
-
-
 async def run(events: int, receivers: int, sync: str, profile: bool) -> dict[str, float]:
     """Print and return CPU µs per event and per delivery, events/s (wall)."""
     work = Path(tempfile.mkdtemp(prefix="anchorline-inproc-"))
@@ -268,32 +313,21 @@ async def run(events: int, receivers: int, sync: str, profile: bool) -> dict[str
     ctx = app[CONTEXT]
     await migrate(ctx.engine)
     await ctx.pipeline.start()
-    hub = ctx.hub
     key = ec.generate_private_key(ec.SECP256R1())
-    conns = []
-    sinks = []
-    for i in range(receivers + 1):
-        principal = Principal(f"s{i}", f"fp{i}", "Org1MSP", "member", 2**62, key.public_key())
-        conn = Connection(f"c{i}", f"c{i}", principal, "127.0.0.1", _fallback)
-        sink = SocketSink()
-        conn.transport = sink  # type: ignore[assignment]
-        sinks.append(sink)
-        hub.connections[conn.eio_sid] = conn
-        await hub._join(conn, "bench", None)
-        conns.append(conn)
+    sinks = [SocketSink() for _ in range(receivers + 1)]
+    await joined_connections(ctx.hub, key, sinks)
     bodies, packets = signed_packets(key, events)
     profiler = cProfile.Profile() if profile else None
     drained = 0.0
+
+    def drain() -> None:
+        nonlocal drained
+        drained += drain_all(sinks)
+
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
-    for i, data in enumerate(packets):
-        incoming = parse_event_packet(data)
-        assert incoming is not None
-        hub.dispatch("c0", incoming, time.perf_counter())
-        if i % 64 == 63:
-            await asyncio.sleep(0)  # let the writer commit, as socket reads would
-            drained += drain_all(sinks)
+    await feed(ctx.hub, packets, drain)
     await ctx.pipeline.drain()
     await asyncio.sleep(0)
     if profiler:

@@ -1,8 +1,9 @@
 """``scripts/bench/run``: every benchmark, or a named subset, in one bounded run.
 
-    scripts/bench/run                     # the full run (≈ 20 min on 2 cores)
+    scripts/bench/run                     # the full run (tens of minutes on 2 cores)
     scripts/bench/run --smoke             # everything at a tiny size (< 1 min)
     scripts/bench/run merkle anchoring    # a subset, by name (--list shows the names)
+    scripts/bench/run overload connections  # above capacity; 10,000 idle connections
     scripts/bench/run --fabric            # also the benchmarks that bring up a Fabric network
 
 Progress goes to stderr. Results go to ``bench/results/<date>-<machine>.json``
@@ -34,10 +35,13 @@ from nodejs import LOCK
 
 @dataclasses.dataclass(frozen=True)
 class Benchmark:
+    """``module.entry(smoke, progress)`` returns the benchmark's :class:`report.Section`."""
+
     name: str
     module: str
     what: str
     fabric: bool = False
+    entry: str = "bench"
 
 
 BENCHMARKS = (
@@ -50,6 +54,17 @@ BENCHMARKS = (
         "sidebyside",
         "gateway_events",
         "Node socket.io relay, stock python-socketio relay and our gateway, same load",
+    ),
+    Benchmark(
+        "overload",
+        "gateway_events",
+        "our gateway at 1.5x and 3x its capacity, then back at half",
+        entry="bench_overload",
+    ),
+    Benchmark(
+        "connections",
+        "connections",
+        "idle WebSocket connections on one gateway: memory, connecting, delivery to all",
     ),
     Benchmark("fabric-network", "fabric_network", "native Fabric network timings", fabric=True),
     Benchmark("fabric-client", "fabric_client", "Fabric Gateway client on Fabric", fabric=True),
@@ -79,7 +94,8 @@ def run(
             section = report.Section(b.what, skipped=f"the run's {max_minutes:g} min bound passed")
         else:
             try:
-                section = importlib.import_module(b.module).bench(smoke, progress)
+                entry = getattr(importlib.import_module(b.module), b.entry)
+                section = entry(smoke, progress)
             except Exception as exc:
                 ok = False
                 traceback.print_exc()
@@ -102,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fabric", action="store_true", help="include the Fabric benchmarks")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     ap.add_argument("--out", type=Path, default=report.RESULTS_DIR, help="results folder")
-    ap.add_argument("--max-minutes", type=float, default=25.0)
+    ap.add_argument("--max-minutes", type=float, default=40.0)
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args(argv)
     if args.list:

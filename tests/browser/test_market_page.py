@@ -4,7 +4,6 @@ an in-browser proof verification. Screenshots are kept under artifacts/browser/.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import pytest
 from gateway.cli.scenario import wait_for
 from gateway.client import MemberClient
 from gateway.client.marketplace import auction_channel, bid, open_auction
-from gateway.config import Settings, load_settings
 from gateway.identity.ca import EmbeddedCA
 from tests.integration.gateway.support import running_gateway
+from tests.integration.marketplace.support import market_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
@@ -38,22 +37,6 @@ pytestmark = [
 ]
 
 
-def _settings(home: Path) -> Settings:
-    base = load_settings({"ANCHORLINE_HOME": str(home)})
-    return dataclasses.replace(
-        base,
-        ledger=dataclasses.replace(
-            base.ledger, kind="embedded", embedded_contracts="chaincode.anchorline:CONTRACTS"
-        ),
-        gateway=dataclasses.replace(
-            base.gateway,
-            database_url=f"sqlite:///{home / 'events.db'}",
-            sqlite_synchronous="NORMAL",
-        ),
-        anchoring=dataclasses.replace(base.anchoring, batch_max_ms=50),
-    )
-
-
 def _org_cas(ca: EmbeddedCA) -> list[str]:
     """The CA certificate of every org MSP: what the page's verifier trusts."""
     return [str(p) for o in ca.orgs() for p in sorted((ca.org_msp_dir(o) / "cacerts").iterdir())]
@@ -65,7 +48,7 @@ def _wallet(msp: Path) -> list[str]:
 
 async def test_board_finalized_and_proof_verified_in_browser(tmp_path: Path) -> None:
     playwright_api = pytest.importorskip("playwright.async_api")
-    settings = _settings(tmp_path)
+    settings = market_settings(tmp_path)
     ca = EmbeddedCA(settings.embedded_dir / "ca")
     seller_msp = ca.enroll("Org1", "seller", "member")
     browser_msp = ca.enroll("Org2", "webbidder", "member")

@@ -11,8 +11,8 @@ import pytest
 
 from gateway.client import MemberClient
 from gateway.context import CONTEXT
+from scripts.bench.rawsocket import RawSocketIO
 from tests.integration.gateway.support import issue_identities, make_settings, running_gateway
-from tests.load.rawsocket import RawSocketIO
 
 pytestmark = pytest.mark.load
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from fabric_protos.common import common_pb2
 
 from gateway.auth.errors import AccessDenied
 from gateway.cli.scenario import Cast, Plan, run_scenario
-from gateway.config import Settings, load_settings
 from gateway.context import ANCHORING
 from gateway.events.errors import BadEventSignature
 from gateway.identity.ca import EmbeddedCA
@@ -21,6 +19,7 @@ from gateway.ledger.embedded import EmbeddedTransport
 from gateway.ledger.gateway import Gateway
 from gateway.ledger.protocol.transaction import parse_envelope
 from tests.integration.gateway.support import running_gateway
+from tests.integration.marketplace.support import market_settings
 
 # Scripted: the second bid (bidder3, 150) wins; the reserve is below every bid.
 PLAN = Plan(script=[("bidder2", 100), ("bidder3", 150), ("bidder2", 120)])
@@ -28,25 +27,8 @@ BAD_SIGNATURE = BadEventSignature.code
 ACCESS_DENIED = AccessDenied.code
 
 
-def _settings(home: Path) -> Settings:
-    base = load_settings({"ANCHORLINE_HOME": str(home)})
-    return dataclasses.replace(
-        base,
-        ledger=dataclasses.replace(
-            base.ledger, kind="embedded", embedded_contracts="chaincode.anchorline:CONTRACTS"
-        ),
-        gateway=dataclasses.replace(
-            base.gateway,
-            database_url=f"sqlite:///{home / 'events.db'}",
-            sqlite_synchronous="NORMAL",
-            authz_cache_ttl_s=30.0,
-        ),
-        anchoring=dataclasses.replace(base.anchoring, batch_max_ms=50),
-    )
-
-
 async def test_marketplace_end_to_end_on_embedded_ledger(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    settings = market_settings(tmp_path, authz_cache_ttl_s=30.0)
     ca = EmbeddedCA(settings.embedded_dir / "ca")
     cast = Cast(
         seller=(ca.enroll("Org1", "seller", "member"), "Org1MSP"),

@@ -24,27 +24,12 @@ from gateway.client import MemberClient
 from gateway.client.marketplace import auction_state, bid, each_settlement, open_auction
 from gateway.client.settlement import LedgerSigner
 from gateway.clock import now_ms
-from gateway.config import Settings, load_settings
+from gateway.config import Settings
 from gateway.context import CONTEXT
 from gateway.identity.ca import EmbeddedCA
 from gateway.store.models import market_auctions
 from tests.integration.gateway.support import RunningGateway, running_gateway
-
-
-def _settings(home: Path) -> Settings:
-    base = load_settings({"ANCHORLINE_HOME": str(home)})
-    return dataclasses.replace(
-        base,
-        ledger=dataclasses.replace(
-            base.ledger, kind="embedded", embedded_contracts="chaincode.anchorline:CONTRACTS"
-        ),
-        gateway=dataclasses.replace(
-            base.gateway,
-            database_url=f"sqlite:///{home / 'events.db'}",
-            sqlite_synchronous="NORMAL",
-        ),
-        anchoring=dataclasses.replace(base.anchoring, batch_max_ms=50),
-    )
+from tests.integration.marketplace.support import market_settings
 
 
 @dataclasses.dataclass
@@ -92,7 +77,7 @@ def _of_type(events: list[Any], type: str) -> list[Any]:
 async def test_restart_mid_auction_bids_continue_close_and_settlement_happen_once(
     tmp_path: Path,
 ) -> None:
-    settings = _settings(tmp_path)
+    settings = market_settings(tmp_path)
     cast = _cast(settings)
     auction_id = "restart-1"
     channel = f"auction-{auction_id}"
@@ -160,7 +145,7 @@ async def test_restart_mid_auction_bids_continue_close_and_settlement_happen_onc
 async def test_down_across_the_deadline_the_close_happens_at_start_once(
     tmp_path: Path,
 ) -> None:
-    settings = _settings(tmp_path)
+    settings = market_settings(tmp_path)
     cast = _cast(settings)
     auction_id = "down-1"
     channel = f"auction-{auction_id}"
@@ -188,7 +173,7 @@ async def test_down_across_the_deadline_the_close_happens_at_start_once(
 async def test_a_close_stopped_after_storing_its_event_is_not_done_twice(
     tmp_path: Path,
 ) -> None:
-    settings = _settings(tmp_path)
+    settings = market_settings(tmp_path)
     cast = _cast(settings)
     auction_id = "half-1"
     channel = f"auction-{auction_id}"
@@ -235,7 +220,7 @@ async def _wait_closed(client: MemberClient, auction_id: str) -> dict[str, Any]:
 async def test_emits_into_an_auction_channel_of_unknown_state_are_refused(
     tmp_path: Path,
 ) -> None:
-    settings = _settings(tmp_path)
+    settings = market_settings(tmp_path)
     cast = _cast(settings)
     async with gateway_run(settings) as gw, member(gw.url, cast.seller, "Org1MSP") as seller:
         closes_at = now_ms() + 60_000

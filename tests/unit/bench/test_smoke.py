@@ -7,28 +7,18 @@ import time
 
 import pytest
 from report import Section, markdown_table
-
-BENCHMARKS = [
-    "merkle",
-    "chaincode_bench",
-    "embedded_ledger",
-    "anchoring",
-    "gateway_inprocess",
-    "gateway_events",
-    "fabric_network",
-    "fabric_client",
-]
+from runner import BENCHMARKS, Benchmark
 
 
-@pytest.mark.parametrize("module", BENCHMARKS)
-def test_benchmark_runs_at_smoke_size(module: str) -> None:
-    bench = importlib.import_module(module).bench
+@pytest.mark.parametrize("b", BENCHMARKS, ids=lambda b: b.name)
+def test_benchmark_runs_at_smoke_size(b: Benchmark) -> None:
+    bench = getattr(importlib.import_module(b.module), b.entry)
     messages: list[str] = []
     started = time.monotonic()
     section = bench(True, messages.append)
     assert isinstance(section, Section)
     if section.skipped:
-        pytest.skip(f"{module}: {section.skipped}")
+        pytest.skip(f"{b.name}: {section.skipped}")
     assert time.monotonic() - started < 30
     assert messages, "a benchmark shows its progress"
     assert section.tables and all(t.rows for t in section.tables)

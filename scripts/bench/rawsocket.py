@@ -1,7 +1,9 @@
-"""A minimal Socket.IO-over-WebSocket client on a raw TCP socket whose reading the
-test controls (a real client library reads eagerly, so it cannot play a reader that
-stops). Only what the load tests need: connect with a token, send events with an ack
-id, read server frames."""
+"""A minimal Socket.IO-over-WebSocket client on a raw TCP socket whose reading its caller
+controls (a real client library reads eagerly, so it cannot play a reader that stops),
+and cheap enough to hold thousands of connections in one process. Only what the load
+tests and ``connections.py`` need: connect with a token, send events with an ack id,
+read server frames. Here, not under ``tests/``, because benchmarks import nothing from
+there; ``tests/load`` imports it from here."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import orjson
 
 
 class RawSocketIO:
-    """One raw connection; ``reader`` is only read when the test calls :meth:`frame`."""
+    """One raw connection; ``reader`` is only read when the caller calls :meth:`frame`."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -24,29 +26,39 @@ class RawSocketIO:
 
     @classmethod
     async def connect(cls, url: str, token: str, rcvbuf: int = 4096) -> RawSocketIO:
+        """Connected, Socket.IO handshake done; on any failure the socket is closed
+        before the error propagates (a refused or timed-out connect leaks nothing)."""
         host, port = url.removeprefix("http://").split(":")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # A small receive buffer, so a reader that stops is seen by the server soon.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        assert head.startswith(b"HTTP/1.1 101"), head[:200]
-        client = cls(reader, writer)
-        _, data = await client.frame()
-        assert data.startswith(b"0"), data  # Engine.IO open
-        client.send_text("40" + orjson.dumps({"token": token}).decode())
-        _, data = await client.frame()
-        assert data.startswith(b"40"), data  # Socket.IO connect accepted
+        writer: asyncio.StreamWriter | None = None
+        try:
+            # A small receive buffer, so a reader that stops is seen by the server soon.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+            reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+            key = base64.b64encode(os.urandom(16)).decode()
+            writer.write(
+                (
+                    f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
+                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 101"), head[:200]
+            client = cls(reader, writer)
+            _, data = await client.frame()
+            assert data.startswith(b"0"), data  # Engine.IO open
+            client.send_text("40" + orjson.dumps({"token": token}).decode())
+            _, data = await client.frame()
+            assert data.startswith(b"40"), data  # Socket.IO connect accepted
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            else:
+                sock.close()
+            raise
         return client
 
     def send_text(self, text: str) -> None:
