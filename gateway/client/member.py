@@ -219,10 +219,6 @@ class MemberClient:
         try:
             await self._socket.connect()
         except ConnectRefused as exc:
-            # Nothing to reuse: a later connect() makes a new one, and this one's
-            # session would be left open.
-            await self._socket.close()
-            self._socket = None
             raise GatewayRefused(exc.code or "AL1500", str(exc)) from None
 
     async def _on_connect(self) -> None:

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from gateway.stream.protocol import SOCKETIO_PATH
 
 if TYPE_CHECKING:
@@ -34,12 +32,7 @@ class ConnectRefused(Exception):
 
 
 class SocketTransport:
-    """One Socket.IO connection over WebSocket, with automatic reconnection.
-
-    Made inside a running event loop; :meth:`close` releases everything it opened
-    (its HTTP session included), whether it connected, was refused, or was
-    reconnecting to a gateway that is gone.
-    """
+    """One Socket.IO connection over WebSocket, with automatic reconnection."""
 
     def __init__(
         self,
@@ -56,11 +49,6 @@ class SocketTransport:
 
         self._url = url
         self._auth = auth
-        # Engine.IO closes an HTTP session it made itself only when a connection ends,
-        # not when a connect is refused or reconnecting is stopped: such a session was
-        # left open, for the garbage collector to warn about in some later test. One of
-        # our own, closed in close(), is closed in every case.
-        self._http = aiohttp.ClientSession()
         self._client: socketio.AsyncClient = socketio.AsyncClient(
             reconnection=reconnect,
             reconnection_delay=0.2,
@@ -69,7 +57,6 @@ class SocketTransport:
             engineio_logger=False,
             # A wss:// gateway verified with the caller's context (its CA bundle).
             websocket_extra_options={"ssl": ssl} if ssl is not None else None,
-            http_session=self._http,
         )
         self._on_event = on_event
         self._refusal: Any = None
@@ -125,8 +112,5 @@ class SocketTransport:
         await self._client.emit(event, data)
 
     async def close(self) -> None:
-        """Disconnect, stop reconnecting, and close the HTTP session."""
-        try:
-            await self._client.shutdown()
-        finally:
-            await self._http.close()
+        """Disconnect and stop reconnecting."""
+        await self._client.shutdown()

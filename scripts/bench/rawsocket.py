@@ -26,39 +26,29 @@ class RawSocketIO:
 
     @classmethod
     async def connect(cls, url: str, token: str, rcvbuf: int = 4096) -> RawSocketIO:
-        """Connected, Socket.IO handshake done; on any failure the socket is closed
-        before the error propagates (a refused or timed-out connect leaks nothing)."""
         host, port = url.removeprefix("http://").split(":")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        writer: asyncio.StreamWriter | None = None
-        try:
-            # A small receive buffer, so a reader that stops is seen by the server soon.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            sock.setblocking(False)
-            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-            reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
-            key = base64.b64encode(os.urandom(16)).decode()
-            writer.write(
-                (
-                    f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
-                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                ).encode()
-            )
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            assert head.startswith(b"HTTP/1.1 101"), head[:200]
-            client = cls(reader, writer)
-            _, data = await client.frame()
-            assert data.startswith(b"0"), data  # Engine.IO open
-            client.send_text("40" + orjson.dumps({"token": token}).decode())
-            _, data = await client.frame()
-            assert data.startswith(b"40"), data  # Socket.IO connect accepted
-        except BaseException:
-            if writer is not None:
-                writer.close()
-            else:
-                sock.close()
-            raise
+        # A small receive buffer, so a reader that stops is seen by the server soon.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 101"), head[:200]
+        client = cls(reader, writer)
+        _, data = await client.frame()
+        assert data.startswith(b"0"), data  # Engine.IO open
+        client.send_text("40" + orjson.dumps({"token": token}).decode())
+        _, data = await client.frame()
+        assert data.startswith(b"40"), data  # Socket.IO connect accepted
         return client
 
     def send_text(self, text: str) -> None:
