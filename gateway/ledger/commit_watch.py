@@ -54,7 +54,7 @@ from gateway.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 # Deliver answers a refused identity or channel with these statuses: no point retrying.
-_REFUSALS = frozenset({common_pb2.FORBIDDEN, common_pb2.NOT_FOUND, common_pb2.BAD_REQUEST})
+DELIVER_REFUSALS = frozenset({common_pb2.FORBIDDEN, common_pb2.NOT_FOUND, common_pb2.BAD_REQUEST})
 
 
 @runtime_checkable
@@ -180,7 +180,7 @@ class CommitWatcher:
         async for response in source.deliver_filtered(envelope):
             kind = response.WhichOneof("Type")
             if kind == "status":
-                if response.status in _REFUSALS:
+                if response.status in DELIVER_REFUSALS:
                     self.disabled_reason = (
                         f"{source.endpoint} refused filtered blocks of channel "
                         f"{self._channel_id}: {common_pb2.Status.Name(response.status)}"

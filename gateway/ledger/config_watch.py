@@ -34,6 +34,7 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import events_pb2
 
 from gateway.identity.signing import Signer
+from gateway.ledger.commit_watch import DELIVER_REFUSALS, FilteredBlockSource
 from gateway.ledger.endpoints import Failover
 from gateway.ledger.protocol.config import config_of, last_config_number, revocation_lists
 from gateway.ledger.protocol.deliver import build_seek_envelope
@@ -42,25 +43,16 @@ from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-_REFUSALS = frozenset({common_pb2.FORBIDDEN, common_pb2.NOT_FOUND, common_pb2.BAD_REQUEST})
-
 
 class _Refused(Exception):
     """The peer refused this identity or channel: no point retrying."""
 
 
 @runtime_checkable
-class BlockSource(Protocol):
-    """A transport that streams full and filtered blocks (a Fabric peer's Deliver)."""
-
-    @property
-    def endpoint(self) -> str: ...
+class BlockSource(FilteredBlockSource, Protocol):
+    """A transport that streams full blocks too (a Fabric peer's Deliver)."""
 
     def deliver_blocks(
-        self, envelope: common_pb2.Envelope
-    ) -> AsyncIterator[events_pb2.DeliverResponse]: ...
-
-    def deliver_filtered(
         self, envelope: common_pb2.Envelope
     ) -> AsyncIterator[events_pb2.DeliverResponse]: ...
 
@@ -117,7 +109,7 @@ class ChannelConfigWatch:
             if kind == "block":
                 return response.block
             if kind == "status":
-                if response.status in _REFUSALS:
+                if response.status in DELIVER_REFUSALS:
                     raise _Refused(common_pb2.Status.Name(response.status))
                 break
         raise RpcError(StatusCode.UNAVAILABLE, f"no block {number} from {source.endpoint}")
@@ -146,7 +138,7 @@ class ChannelConfigWatch:
         async for response in source.deliver_filtered(self._seek(start, 2**64 - 1)):
             kind = response.WhichOneof("Type")
             if kind == "status":
-                if response.status in _REFUSALS:
+                if response.status in DELIVER_REFUSALS:
                     raise _Refused(common_pb2.Status.Name(response.status))
                 return
             if kind != "filtered_block":
