@@ -44,13 +44,14 @@ from gateway.auth.errors import AuthError
 from gateway.config import GatewaySettings
 from gateway.errors import JsonRefused
 from gateway.stream.errors import UnsupportedEngineIO
-from gateway.stream.frames import WIRE_LIMITS, Outgoing, parse_event_packet, ws_close_frame
+from gateway.stream.frames import WIRE_LIMITS, Outgoing, ws_close_frame
 from gateway.stream.hub import Connection, Hub
 from gateway.stream.protocol import SOCKETIO_PATH
 
 log = logging.getLogger(__name__)
 
-FastHandler = Callable[[str, Any], Awaitable[None]]
+# (Engine.IO session id, message, messages of the same socket read and waiting behind it)
+FastHandler = Callable[[str, Any, int], Awaitable[None]]
 # Messages one connection may have handled before its reader lets others run.
 _FAIR_SHARE = 16
 
@@ -136,7 +137,7 @@ async def _serve_websocket(
             if data is None:
                 break
             if isinstance(data, str) and data[:2] == "42" and data[2:3] != "/":
-                await fast(sid, data[1:])
+                await fast(sid, data[1:], _unread(ws))
                 handled += 1
                 if handled % _FAIR_SHARE == 0:
                     # receive() does not yield while this socket has data buffered:
@@ -156,6 +157,14 @@ async def _serve_websocket(
         await eio_socket.queue.put(None)
         await writer_task
         await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+def _unread(ws: web.WebSocketResponse) -> int:
+    """Messages aiohttp already read from this WebSocket and not yet handed out (its
+    reader's queue, an internal: 0 when an aiohttp without it is installed)."""
+    reader = getattr(ws, "_reader", None)
+    buffered = getattr(reader, "_buffer", None)
+    return len(buffered) if buffered is not None else 0
 
 
 class EngineIOInternals:
@@ -309,17 +318,14 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     # -- inbound --------------------------------------------------------------------------
 
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+    async def _handle_eio_message(self, eio_sid: str, data: Any, unread: int = 0) -> None:
         if not isinstance(data, str | bytes):
             # Engine.IO JSON-decodes a message that looks like JSON ("4true" gives True);
             # a Socket.IO packet is text or a binary attachment, so this is not one.
             return
         if isinstance(data, str) and data[:1] == "2" and data[1:2] != "/":
-            received = time.perf_counter()
-            incoming = parse_event_packet(data)
-            if incoming is not None:
-                self.hub.dispatch(eio_sid, incoming, received)
-            # Malformed text events are dropped: there is no ack id to answer.
+            # Malformed text events are dropped there: there is no ack id to answer.
+            self.hub.dispatch_text(eio_sid, data, time.perf_counter(), unread)
             return
         try:
             await super()._handle_eio_message(eio_sid, data)
