@@ -24,14 +24,15 @@ limits inside ``["event", …]`` with its signature. The event's own limits,
 as configured, are the intake's to check."""
 
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """One final, unmasked, uncompressed WebSocket text frame holding ``payload``."""
+def ws_text_frame(payload: bytes, first: int = 0x81) -> bytes:
+    """One final, unmasked, uncompressed WebSocket text frame holding ``payload``
+    (``first=0x82``: a binary frame)."""
     n = len(payload)
     if n < 126:
-        return bytes((0x81, n)) + payload
+        return bytes((first, n)) + payload
     if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
+        return struct.pack("!BBH", first, 126, n) + payload
+    return struct.pack("!BBQ", first, 127, n) + payload
 
 
 def ws_close_frame(status: int, reason: str) -> bytes:

@@ -26,6 +26,8 @@ AL1004).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import importlib.metadata
 import json
 import logging
@@ -44,7 +46,7 @@ from gateway.auth.errors import AuthError
 from gateway.config import GatewaySettings
 from gateway.errors import JsonRefused
 from gateway.stream.errors import UnsupportedEngineIO
-from gateway.stream.frames import WIRE_LIMITS, Outgoing, ws_close_frame
+from gateway.stream.frames import WIRE_LIMITS, Outgoing, ws_close_frame, ws_text_frame
 from gateway.stream.hub import Connection, Hub
 from gateway.stream.protocol import SOCKETIO_PATH
 
@@ -81,7 +83,8 @@ async def _serve_websocket(
             return None
         return data
 
-    if eio_socket.connected:
+    upgrade = bool(eio_socket.connected)
+    if upgrade:
         # Upgrade from long-polling: probe, then the UPGRADE packet.
         eio_socket.upgrading = True
         try:
@@ -125,7 +128,14 @@ async def _serve_websocket(
                 break
         await ws.close()
 
-    writer_task = asyncio.ensure_future(writer())
+    transport = None if upgrade else _transport_of(ws)
+    if transport is not None:
+        # Opened as a WebSocket: no writer task, Engine.IO's own packets are written
+        # at once (see _DirectQueue), and its pings are timers, not tasks.
+        _go_direct(eio_socket, transport)
+        writer_task = None
+    else:
+        writer_task = asyncio.ensure_future(writer())
     sid = eio_socket.sid
     handled = 0
     try:
@@ -154,9 +164,96 @@ async def _serve_websocket(
             except Exception:
                 log.exception("unexpected error on an Engine.IO packet")
     finally:
-        await eio_socket.queue.put(None)
-        await writer_task
+        if writer_task is not None:
+            await eio_socket.queue.put(None)
+            await writer_task
+        else:
+            with contextlib.suppress(Exception):
+                await ws.close()
         await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+def _transport_of(ws: web.WebSocketResponse) -> asyncio.WriteTransport | None:
+    """The socket under aiohttp's WebSocket writer (an internal: ``None`` when absent)."""
+    transport: asyncio.WriteTransport | None = getattr(
+        getattr(ws, "_writer", None), "transport", None
+    )
+    return transport
+
+
+class _DirectQueue:
+    """Engine.IO's outgoing queue for a socket opened as a WebSocket, without a task.
+
+    Engine.IO's writer task waits on an ``asyncio.Queue`` (and, inside ``poll``, on
+    a second task per wait) for the few packets Engine.IO sends itself once the hub
+    writes everything else directly: pings and the close. Idle, that was two tasks,
+    a queue and a timer per connection. Here a packet put is framed and written at
+    once, in order with the hub's direct writes; ``None`` (the writer's end) is the
+    reader's to act on, so it is ignored.
+    """
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
+
+    def put_nowait(self, pkt: Any) -> None:
+        if pkt is None or self._transport.is_closing():
+            return
+        data = pkt.encode()
+        if isinstance(data, str):
+            self._transport.write(ws_text_frame(data.encode("utf-8")))
+        else:
+            self._transport.write(ws_text_frame(data, first=0x82))
+
+    async def put(self, pkt: Any) -> None:
+        self.put_nowait(pkt)
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+    def task_done(self) -> None:
+        return None
+
+    async def join(self) -> None:
+        return None
+
+    async def get(self) -> Any:
+        # Only a long-polling request reads the queue; on a WebSocket it gets nothing
+        # (Engine.IO's poll() answers a timeout with "no packets").
+        raise TimeoutError
+
+
+def _go_direct(eio_socket: Any, transport: asyncio.WriteTransport) -> None:
+    """Swap Engine.IO's queue for a :class:`_DirectQueue` (writing out what it holds,
+    in order) and its ping task for a timer."""
+    queued = eio_socket.queue
+    direct = _DirectQueue(transport)
+    while not queued.empty():
+        direct.put_nowait(queued.get_nowait())
+        queued.task_done()
+    eio_socket.queue = direct
+    eio_socket.schedule_ping = functools.partial(_schedule_ping, eio_socket)
+
+
+def _schedule_ping(eio_socket: Any) -> None:
+    # Engine.IO's schedule_ping, with a timer instead of a task sleeping ping_interval.
+    if eio_socket.last_ping:
+        eio_socket.last_ping = None
+        asyncio.get_running_loop().call_later(
+            eio_socket.server.ping_interval, _send_ping, eio_socket
+        )
+
+
+def _send_ping(eio_socket: Any) -> None:
+    # Engine.IO's _send_ping after its sleep (send()'s ping-timeout check passes
+    # trivially right after last_ping is set).
+    if not eio_socket.closing and not eio_socket.closed:
+        eio_socket.last_ping = time.time()
+        eio_socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
 
 
 def _unread(ws: web.WebSocketResponse) -> int:
