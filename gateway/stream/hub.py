@@ -32,6 +32,12 @@ and resumes from its last seq), ``session_expired``
 ``certificate_revoked``, then the connection is closed), ``error``
 (``{code, message, id?}`` for emits sent without acknowledgement).
 
+Emits are answered in the order they were read (per connection), whether their
+signatures are checked inline or, a loop turn's worth together, on the
+:class:`~gateway.events.verifier.SignatureVerifier`'s worker process. Above
+capacity an emit is refused (``Overloaded``) from its packet's head, before its
+JSON is parsed (:meth:`Hub.dispatch_text`).
+
 A revoked certificate (see :mod:`gateway.auth.revocation`) kicks every
 connection of that identity through the fan-out seam, and its emits still
 waiting for a commit are withdrawn and refused (AL1509).

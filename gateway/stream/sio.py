@@ -14,7 +14,12 @@ speed, while keeping the wire format:
 - outgoing packets to upgraded WebSockets are written by the hub as
   pre-framed bytes straight to the transport, instead of through a task
   and a queue per recipient. Long-polling clients still use Engine.IO's
-  queue.
+  queue;
+- a socket opened as a WebSocket (not upgraded from long-polling) has no
+  Engine.IO writer task at all: Engine.IO's own packets (pings, the close)
+  are framed and written at once, and its pings are timers instead of a
+  task sleeping per connection, which is most of what an idle connection
+  held beyond aiohttp's own state (docs/overload.md).
 
 Everything that reaches into Engine.IO's internals (its socket's queue and
 upgrade flags, its aiohttp driver, aiohttp's writer transport) is in

@@ -73,6 +73,13 @@ def main() -> int:
     ap.add_argument("--capacity", type=float, default=0.0, help="skip the capacity search")
     ap.add_argument("--trial-seconds", type=float, default=2.5, help="per capacity trial")
     ap.add_argument("--max-events", type=int, default=200_000, help="per overload trial")
+    ap.add_argument(
+        "--server-cores",
+        choices=("one", "all"),
+        default="one",
+        help="one: the gateway on core 0 and the load generator on core 1, as side by "
+        "side; all: the gateway unpinned (its signature worker may use the other core)",
+    )
     ap.add_argument("--json", default="", help="write the raw results here")
     args = ap.parse_args()
     modules, why = node_modules()
@@ -84,6 +91,8 @@ def main() -> int:
     os.environ["ANCHORLINE_GATEWAY_EMIT_CONNECTION_PER_S"] = "0"
     raise_fd_limit()
     pin_server, pin_load = pinning()
+    if args.server_cores == "all":
+        pin_server = []
     scale = Scale([args.clients], args.trial_seconds, 60.0, 9, 3, args.duration, 3.0)
     out: dict[str, Any] = {"clients": args.clients, "runs": []}
     with tempfile.TemporaryDirectory(prefix="anchorline-overload-") as tmp:
