@@ -48,6 +48,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from gateway import strict_json
 from gateway.auth.errors import AuthError
+from gateway.clock import now_ms
 from gateway.config import GatewaySettings
 from gateway.errors import JsonRefused
 from gateway.stream.errors import UnsupportedEngineIO
@@ -255,9 +256,10 @@ def _schedule_ping(eio_socket: Any) -> None:
 
 def _send_ping(eio_socket: Any) -> None:
     # Engine.IO's _send_ping after its sleep (send()'s ping-timeout check passes
-    # trivially right after last_ping is set).
+    # trivially right after last_ping is set). Engine.IO compares last_ping with
+    # time.time(): the gateway's clock in seconds is that clock.
     if not eio_socket.closing and not eio_socket.closed:
-        eio_socket.last_ping = time.time()
+        eio_socket.last_ping = now_ms() / 1000
         eio_socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
 
 
