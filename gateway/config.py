@@ -25,6 +25,7 @@ from gateway.errors import ConfigError
 
 LedgerKind = Literal["auto", "fabric", "embedded"]
 LogFormat = Literal["plain", "json"]
+VerifyOffload = Literal["auto", "process", "off"]
 
 
 def default_home() -> Path:
@@ -156,8 +157,20 @@ class GatewaySettings:
     # would otherwise wait, unseen, in the sockets. These two latency rules refuse only
     # the identities with at least half their fair share of the recent events.
     admission_max_loop_lag_ms: int = 30
+    # or this many more messages of the same connection wait, already read from its
+    # socket, behind the event (0: off): the gateway is behind that sender, and the
+    # refusal, decided before the event is parsed, keeps the excess from waiting.
+    admission_max_read_backlog: int = 64
     # The smallest retry_after a refusal suggests; it grows with the backlog.
     admission_retry_after_ms: int = 100
+    # Where event signatures are checked (gateway/events/verifier.py): "process", a
+    # worker process on another core, the events read in one loop turn in one batch;
+    # "off", inline on the event loop; "auto", "process" when this process may run
+    # on two CPUs or more.
+    verify_offload: VerifyOffload = "auto"
+    # A smaller batch, with none in flight, is checked inline: a lone event waits
+    # less for its check than for the worker's round trip.
+    verify_offload_min_batch: int = 2
     # SQLite synchronous pragma: FULL makes each commit durable on power loss.
     sqlite_synchronous: str = "FULL"
     # A client whose unsent output exceeds this is disconnected (slow consumer,

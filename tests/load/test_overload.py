@@ -158,7 +158,7 @@ async def test_three_times_capacity_levels_off_and_loses_nothing(tmp_path: Path)
             hub.dispatch("c0", incoming, time.perf_counter())
             if i % 64 == 63:
                 await asyncio.sleep(0)
-        await ctx.pipeline.drain()
+        await ctx.hub.drain()
         capacity = CAPACITY_PROBE / (time.perf_counter() - started)
         await asyncio.sleep(0.1)
         rss_before = _rss_mib()
@@ -183,7 +183,7 @@ async def test_three_times_capacity_levels_off_and_loses_nothing(tmp_path: Path)
                 sent += 1
             await asyncio.sleep(0.001)
         overload_s = time.perf_counter() - started
-        await ctx.pipeline.drain()
+        await ctx.hub.drain()
         await asyncio.sleep(0.05)
         rss_growth = _rss_mib() - rss_before
 
