@@ -74,11 +74,13 @@ class SignatureVerifier:
         "_idle",
         "_inflight",
         "_inflight_events",
+        "_inflight_since",
         "_keys",
         "_max_pending",
         "_min_batch",
         "_offload",
         "_pending",
+        "_pending_since",
         "_retry_at",
         "_starting",
         "_worker",
@@ -94,6 +96,10 @@ class SignatureVerifier:
         self._pending: list[tuple[Principal, SignedEvent, Answer]] = []
         self._inflight: deque[list[tuple[Principal, SignedEvent, Answer]]] = deque()
         self._inflight_events = 0
+        # When each batch in flight, and the oldest pending event, were given (for
+        # admission: an event waiting for its check waits for its ack as well).
+        self._inflight_since: deque[float] = deque()
+        self._pending_since = 0.0
         self._worker: _Worker | None = None
         self._starting: asyncio.Task[None] | None = None
         self._retry_at = 0.0
@@ -126,6 +132,16 @@ class SignatureVerifier:
         """Events given to :meth:`check` and not answered yet."""
         return len(self._pending) + self._inflight_events
 
+    def oldest_wait_s(self) -> float:
+        """How long the oldest event still waiting for its answer has waited (0: none)."""
+        if self._inflight_since:
+            since = self._inflight_since[0]
+        elif self._pending:
+            since = self._pending_since
+        else:
+            return 0.0
+        return time.perf_counter() - since
+
     def check(self, principal: Principal, event: SignedEvent, then: Answer) -> None:
         """Check ``event``'s signature against ``principal``'s key; ``then(verified)``
         is called once, later in this loop turn or a following one (at once when
@@ -141,6 +157,7 @@ class SignatureVerifier:
             )
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
+            self._pending_since = time.perf_counter()
         self._pending.append((principal, event, then))
 
     async def drain(self) -> None:
@@ -185,6 +202,7 @@ class SignatureVerifier:
             self._settle()
             return
         self._inflight.append(batch)
+        self._inflight_since.append(self._pending_since)
         self._inflight_events += len(batch)
         self.offloaded_events += len(batch)
         worker.send(self._encode(batch))
@@ -204,6 +222,7 @@ class SignatureVerifier:
 
     def _answered(self, reply: bytes) -> None:
         batch = self._inflight.popleft()
+        self._inflight_since.popleft()
         self.worker_cpu_s += _CPU.unpack_from(reply)[0]
         verdicts = reply[_CPU.size :]
         self._inflight_events -= len(batch)
@@ -279,6 +298,7 @@ class SignatureVerifier:
         self._retry_at = time.monotonic() + _RESTART_AFTER_S
         held = list(self._inflight)
         self._inflight.clear()
+        self._inflight_since.clear()
         self._inflight_events = 0
         for batch in held:
             self._answer_inline(batch)

@@ -216,6 +216,7 @@ class Hub:
         )
         # Step 3 of the intake, for the events of one loop turn at once, on another core.
         self._verifier = SignatureVerifier.from_settings(settings)
+        pipeline.set_upstream(self._verifier)
         self._read_backlog_limit = settings.admission_max_read_backlog
         retry = settings.admission_retry_after_ms
         # Encoded once: the refusal of every emit read while this process is behind.

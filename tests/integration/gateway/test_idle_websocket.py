@@ -8,8 +8,8 @@ import struct
 from pathlib import Path
 
 from gateway.client import MemberClient
+from scripts.bench.rawsocket import RawSocketIO
 from tests.integration.gateway.support import issue_identities, make_settings, running_gateway
-from tests.load.rawsocket import RawSocketIO
 
 CONNECTIONS = 20
 
