@@ -82,6 +82,7 @@ class SignatureVerifier:
         "_pending",
         "_pending_since",
         "_retry_at",
+        "_spawned",
         "_starting",
         "_worker",
         "inline_events",
@@ -101,6 +102,8 @@ class SignatureVerifier:
         self._inflight_since: deque[float] = deque()
         self._pending_since = 0.0
         self._worker: _Worker | None = None
+        # Every worker process started and not yet reaped: close() waits for them all.
+        self._spawned: set[_Worker] = set()
         self._starting: asyncio.Task[None] | None = None
         self._retry_at = 0.0
         self._closed = False
@@ -182,6 +185,11 @@ class SignatureVerifier:
             self._starting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._starting
+        # Reaped, each of them (one that died earlier too): no process is left behind.
+        for spawned in list(self._spawned):
+            spawned.stop()
+            await spawned.wait_closed()
+        self._spawned.clear()
 
     # -- batches -------------------------------------------------------------------------
 
@@ -261,6 +269,9 @@ class SignatureVerifier:
                 stdout=asyncio.subprocess.PIPE,
             )
             assert proc.stdin is not None and proc.stdout is not None
+            # (Those reaped already are dropped: a worker restarts at most every few s.)
+            self._spawned = {w for w in self._spawned if w.running}
+            self._spawned.add(_Worker(proc))
             hello = await asyncio.wait_for(proc.stdout.readexactly(_LEN.size), 30)
             if _LEN.unpack(hello)[0] != 0:
                 raise RuntimeError("unexpected greeting")
@@ -286,6 +297,9 @@ class SignatureVerifier:
         except Exception as exc:
             if not self._closed:
                 log.warning("signature worker stopped (%s): checking inline", exc)
+            if self._worker is worker:
+                self._lost("the worker stopped")
+            self._starting = None
         finally:
             if self._worker is worker:
                 self._lost("the worker stopped")
@@ -314,6 +328,11 @@ class _Worker:
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self._proc = proc
+
+    @property
+    def running(self) -> bool:
+        """Not reaped yet (its exit not seen by this process)."""
+        return self._proc.returncode is None
 
     def send(self, frame: bytes) -> None:
         assert self._proc.stdin is not None

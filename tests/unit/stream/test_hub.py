@@ -112,13 +112,15 @@ class Peer:
 
 @pytest.fixture
 async def ctx(tmp_path: Path) -> AsyncIterator[GatewayContext]:
-    # The loop-lag rule off: on a shared machine a late tick would refuse these
-    # tests' emits (admission has its own tests).
+    # The loop-lag and queue-wait rules off: on a shared machine a late tick, or a
+    # signature worker's slow round trip, would refuse these tests' emits (admission
+    # has its own tests).
     settings = make_settings(
         tmp_path,
         f"sqlite:///{tmp_path / 'e.db'}",
         client_buffer_limit_bytes=1000,
         admission_max_loop_lag_ms=0,
+        admission_max_queue_wait_ms=0,
     )
     app = create_app(settings, verifier=EmbeddedCA(tmp_path / "ca").trust_store())
     context = app[CONTEXT]
