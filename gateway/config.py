@@ -157,9 +157,10 @@ class GatewaySettings:
     # would otherwise wait, unseen, in the sockets. These two latency rules refuse only
     # the identities with at least half their fair share of the recent events.
     admission_max_loop_lag_ms: int = 30
-    # or this many more messages of the same connection wait, already read from its
-    # socket, behind the event (0: off): the gateway is behind that sender, and the
-    # refusal, decided before the event is parsed, keeps the excess from waiting.
+    # or, while one of those two rules trips, this many more messages of the same
+    # connection wait, already read from its socket, behind the event (0: off): the
+    # gateway is behind that sender, and the refusal, decided before the event is
+    # parsed, keeps the excess from waiting. (A burst on an idle gateway is served.)
     admission_max_read_backlog: int = 64
     # The smallest retry_after a refusal suggests; it grows with the backlog.
     admission_retry_after_ms: int = 100

@@ -157,12 +157,21 @@ class EventPipeline:
         the event counts as admitted for ``identity``.
         """
         self._identity_budget.take(identity)
+        depth, oldest = self._backlog()
+        self._admission_policy.check(depth, oldest, identity)
+
+    def behind(self) -> bool:
+        """Whether admission's wait or lag rule trips now: the gateway runs behind."""
+        return self._admission_policy.behind(self._backlog()[1])
+
+    def _backlog(self) -> tuple[int, float]:
+        """Events admitted and not yet acknowledged, and the oldest one's wait (s)."""
         depth, oldest = len(self._queue), self._oldest_wait_s()
         upstream = self._upstream
         if upstream is not None:
             depth += upstream.waiting
             oldest = max(oldest, upstream.oldest_wait_s())
-        self._admission_policy.check(depth, oldest, identity)
+        return depth, oldest
 
     def submit(self, item: NewEvent, on_done: DoneCallback, origin: object = None) -> None:
         """Queue ``item``; ``on_done`` is called once, after its commit or its failure.

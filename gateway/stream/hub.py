@@ -339,7 +339,8 @@ class Hub:
         from its socket and wait behind this one. Above capacity an emit is refused
         here (:class:`Overloaded`, with ``retry_after``) before its JSON is parsed,
         when admission refuses or when ``unread`` reaches
-        ``gateway.admission_max_read_backlog`` (the gateway is behind this sender):
+        ``gateway.admission_max_read_backlog`` while admission's wait or lag rule
+        trips (the gateway runs behind, and behind this sender most):
         such a refusal costs a few microseconds, so the excess is answered at once
         instead of waiting unread in the socket. Everything else goes to
         :meth:`dispatch`. Text that is no Socket.IO event is dropped (no ack id to
@@ -350,7 +351,9 @@ class Hub:
             return
         head = emit_head(data)
         if head is not None:
-            if 0 < self._read_backlog_limit <= unread:
+            # A burst read at once is no overload by itself: only while the gateway
+            # runs behind does a sender's read backlog mean the excess must go.
+            if 0 < self._read_backlog_limit <= unread and self._pipeline.behind():
                 self._shed(conn, head, Overloaded.code, self._behind_json)
                 return
             try:

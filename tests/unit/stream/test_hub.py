@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -334,17 +335,26 @@ async def test_an_emit_behind_a_read_backlog_is_refused_before_its_parse(
     alice = Peer(hub, "alice")
     await hub._join(alice.conn, "c", None)
     limit = ctx.settings.gateway.admission_max_read_backlog
+    # A burst read at once, on a gateway that keeps up: served.
+    hub.dispatch_text("alice", _text(alice.event("c", "burst"), 6), time.perf_counter(), limit)
+    await hub.drain()
+    # Behind (the loop runs late): the read backlog's excess is refused unparsed.
+    admission = ctx.pipeline.admission
+    admission._limits = dataclasses.replace(admission.limits, max_loop_lag_ms=30)
+    admission._lag_s = 0.5
     hub.dispatch_text("alice", _text(alice.event("c", "late"), 7), time.perf_counter(), limit)
     hub.dispatch_text("alice", _text("not even an event", 8), time.perf_counter(), limit)
+    admission._lag_s = 0.0
     hub.dispatch_text("alice", _text(alice.event("c", "now"), 9), time.perf_counter(), limit - 1)
     await hub.drain()
     acks = {i: d for kind, i, d in alice.transport.packets() if kind == "ack"}
+    assert acks[6] == {"id": "burst", "seq": 1, "status": "pending"}
     assert acks[7]["id"] == "late" and acks[7]["error"]["code"] == "AL1607"
     assert acks[7]["error"]["retry_after"] == ctx.settings.gateway.admission_retry_after_ms
     assert acks[8] == {"id": None, "error": acks[7]["error"]}  # refused unread, not parsed
-    assert acks[9] == {"id": "now", "seq": 1, "status": "pending"}
+    assert acks[9] == {"id": "now", "seq": 2, "status": "pending"}
     assert hub.shed == 2 and ctx.metrics.events_rejected["AL1607"] == 2
-    assert [e.id for e in await ctx.events.after("c", 0, 10)] == ["now"]
+    assert [e.id for e in await ctx.events.after("c", 0, 10)] == ["burst", "now"]
 
 
 async def test_an_emit_admission_refuses_is_answered_before_its_parse(
