@@ -97,6 +97,9 @@ log = logging.getLogger(__name__)
 
 MAX_CHANNELS_PER_CONNECTION = 256
 _SLOW_EVENTS = frozenset(("join", "leave", "resume", "refresh"))
+# The longest a socket is left unread after an over-budget emit: well inside the
+# ping timeout, so a slow budget (0.05/s) never costs the connection its pong.
+_MAX_READ_HOLD_S = 1.0
 
 
 def _error_body(exc: AnchorlineError) -> dict[str, Any]:
@@ -332,7 +335,7 @@ class Hub:
             extra={"connection_id": conn.sid, "session_id": conn.principal.session_id},
         )
 
-    def dispatch_text(self, eio_sid: str, data: str, received: float, unread: int = 0) -> None:
+    def dispatch_text(self, eio_sid: str, data: str, received: float, unread: int = 0) -> float:
         """Handle one Socket.IO EVENT packet's text ``2[<ack id>][...]`` as read.
 
         ``unread`` is how many more messages of this connection were already read
@@ -345,25 +348,36 @@ class Hub:
         instead of waiting unread in the socket. Everything else goes to
         :meth:`dispatch`. Text that is no Socket.IO event is dropped (no ack id to
         answer).
+
+        Returns how long, in seconds, the caller should leave this connection's
+        socket unread: after an emit over its budget (AL1610), the ``retry_after``
+        it was told (at most :data:`_MAX_READ_HOLD_S`). The sender's next messages
+        would be refused too; unread, they cost nothing, and TCP's flow control
+        slows the sender to its budget instead of the gateway answering every
+        message of a flood (issue 19 item 5). Overloaded refusals hold nothing:
+        a sender within its budget is not made to wait for the others' excess.
         """
         conn = self.connections.get(eio_sid)
         if conn is None or conn.closed:
-            return
+            return 0.0
         head = emit_head(data)
         if head is not None:
             # A burst read at once is no overload by itself: only while the gateway
             # runs behind does a sender's read backlog mean the excess must go.
             if 0 < self._read_backlog_limit <= unread and self._pipeline.behind():
                 self._shed(conn, head, Overloaded.code, self._behind_json)
-                return
+                return 0.0
             try:
                 self._admit(conn)
             except AnchorlineError as exc:
                 self._shed(conn, head, exc.code, orjson.dumps(_error_body(exc)))
-                return
+                if isinstance(exc, EmitRateLimited):
+                    return min(float(exc.details["retry_after"]) / 1000, _MAX_READ_HOLD_S)
+                return 0.0
         incoming = parse_event_packet(data)
         if incoming is not None:
             self.dispatch(eio_sid, incoming, received, admitted=head is not None)
+        return 0.0
 
     def _admit(self, conn: Connection) -> None:
         """The emit door: the connection's budget, then the pipeline's (the identity's

@@ -58,8 +58,9 @@ from gateway.stream.protocol import SOCKETIO_PATH
 
 log = logging.getLogger(__name__)
 
-# (Engine.IO session id, message, messages of the same socket read and waiting behind it)
-FastHandler = Callable[[str, Any, int], Awaitable[None]]
+# (Engine.IO session id, message, messages of the same socket read and waiting behind
+# it) -> seconds to leave the socket unread (Hub.dispatch_text: a sender over budget)
+FastHandler = Callable[[str, Any, int], Awaitable[float]]
 # Messages one connection may have handled before its reader lets others run.
 _FAIR_SHARE = 16
 
@@ -153,9 +154,13 @@ async def _serve_websocket(
             if data is None:
                 break
             if isinstance(data, str) and data[:2] == "42" and data[2:3] != "/":
-                await fast(sid, data[1:], _unread(ws))
+                hold = await fast(sid, data[1:], _unread(ws))
                 handled += 1
-                if handled % _FAIR_SHARE == 0:
+                if hold > 0:
+                    # Over its budget: unread, its next messages wait in the socket
+                    # and TCP slows the sender, at no cost to anyone else.
+                    await asyncio.sleep(hold)
+                elif handled % _FAIR_SHARE == 0:
                     # receive() does not yield while this socket has data buffered:
                     # without this, one flooding client holds the loop for its whole
                     # backlog and every other member waits (issue 19 item 5).
@@ -422,15 +427,16 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     # -- inbound --------------------------------------------------------------------------
 
-    async def _handle_eio_message(self, eio_sid: str, data: Any, unread: int = 0) -> None:
+    async def _handle_eio_message(self, eio_sid: str, data: Any, unread: int = 0) -> float:
+        """One Engine.IO message; returns how long to leave the socket unread (see
+        :meth:`Hub.dispatch_text`)."""
         if not isinstance(data, str | bytes):
             # Engine.IO JSON-decodes a message that looks like JSON ("4true" gives True);
             # a Socket.IO packet is text or a binary attachment, so this is not one.
-            return
+            return 0.0
         if isinstance(data, str) and data[:1] == "2" and data[1:2] != "/":
             # Malformed text events are dropped there: there is no ack id to answer.
-            self.hub.dispatch_text(eio_sid, data, time.perf_counter(), unread)
-            return
+            return self.hub.dispatch_text(eio_sid, data, time.perf_counter(), unread)
         try:
             await super()._handle_eio_message(eio_sid, data)
         except _Refused as exc:
@@ -447,7 +453,8 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
         except ValueError:
             # A malformed or binary packet: python-socketio refuses it; drop it
             # rather than let Engine.IO log a traceback per bad packet.
-            return
+            pass
+        return 0.0
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         eio_sid = self.manager.eio_sid_from_sid(sid, "/")

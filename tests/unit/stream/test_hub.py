@@ -20,6 +20,7 @@ from gateway.app import create_app
 from gateway.auth.principal import Principal
 from gateway.context import CONTEXT, GatewayContext
 from gateway.events.admission import Admission, AdmissionLimits
+from gateway.events.budget import EmitBudget
 from gateway.events.canonical import canonical_json
 from gateway.identity.ca import EmbeddedCA
 from gateway.store.engine import migrate
@@ -372,3 +373,29 @@ async def test_an_emit_admission_refuses_is_answered_before_its_parse(
     assert (kind, ack_id, body["id"], body["error"]["code"]) == ("ack", 3, "e1", "AL1607")
     assert body["error"]["retry_after"] >= 100 and hub.shed == 1
     assert closed.refused["queue"] == 1
+
+
+async def test_an_emit_over_its_budget_leaves_the_socket_unread_for_its_retry_after(
+    ctx: GatewayContext,
+) -> None:
+    hub = ctx.hub
+    alice = Peer(hub, "alice")
+    await hub._join(alice.conn, "c", None)
+    hub._connection_budget = EmitBudget(rate_per_s=4.0, burst=1, what="connection")
+    assert hub.dispatch_text("alice", _text(alice.event("c", "e1"), 1), time.perf_counter()) == 0
+    hold = hub.dispatch_text("alice", _text(alice.event("c", "e2"), 2), time.perf_counter())
+    await asyncio.sleep(0)
+    refusal = [body for kind, _, body in alice.transport.packets() if kind == "ack"][-1]
+    assert refusal["error"]["code"] == "AL1610"
+    # The 250 ms until the next token, the wait the sender was told.
+    assert 0.2 < hold <= 0.25 and hold == refusal["error"]["retry_after"] / 1000
+    # A budget slower than the ping timeout holds the socket one second at most.
+    hub._connection_budget = EmitBudget(rate_per_s=0.01, burst=1, what="connection")
+    hub.dispatch_text("alice", _text(alice.event("c", "e3"), 3), time.perf_counter())
+    assert hub.dispatch_text("alice", _text(alice.event("c", "e4"), 4), time.perf_counter()) == 1.0
+    # Overloaded holds nothing: a sender within its budget waits for nobody's excess.
+    hub._connection_budget = EmitBudget(rate_per_s=0.0, burst=1, what="connection")
+    ctx.pipeline._admission_policy = Admission(
+        AdmissionLimits(queue_limit=0, max_queue_wait_ms=0, max_loop_lag_ms=0)
+    )
+    assert hub.dispatch_text("alice", _text(alice.event("c", "e5"), 5), time.perf_counter()) == 0
