@@ -25,6 +25,7 @@ from gateway.errors import ConfigError
 
 LedgerKind = Literal["auto", "fabric", "embedded"]
 LogFormat = Literal["plain", "json"]
+VerifyOffload = Literal["auto", "process", "off"]
 
 
 def default_home() -> Path:
@@ -140,10 +141,14 @@ class GatewaySettings:
     authz_cache_ttl_s: float = 30.0
     # Emit budgets (token buckets; 0 turns one off): events per second and burst
     # per identity (all its connections and its REST events together) and per connection.
-    emit_identity_per_s: float = 2000.0
-    emit_identity_burst: int = 4000
-    emit_connection_per_s: float = 2000.0
-    emit_connection_burst: int = 4000
+    # A socket whose emit the budget refused is left unread for the retry_after it was
+    # told (at most 1 s), so a flood costs the gateway its budget, not every message.
+    # The defaults leave one identity an eighth or so of a core's capacity: at 1000/s a
+    # flooder moved another member's ack p99 from 1 ms to about 11 (docs/security.md).
+    emit_identity_per_s: float = 1000.0
+    emit_identity_burst: int = 500
+    emit_connection_per_s: float = 1000.0
+    emit_connection_burst: int = 500
     # Group commit: at most this many events per transaction.
     commit_max_batch: int = 1024
     # Admission (gateway/events/admission.py): a new event is refused at once with
@@ -156,8 +161,21 @@ class GatewaySettings:
     # would otherwise wait, unseen, in the sockets. These two latency rules refuse only
     # the identities with at least half their fair share of the recent events.
     admission_max_loop_lag_ms: int = 30
+    # or, while one of those two rules trips, this many more messages of the same
+    # connection wait, already read from its socket, behind the event (0: off): the
+    # gateway is behind that sender, and the refusal, decided before the event is
+    # parsed, keeps the excess from waiting. (A burst on an idle gateway is served.)
+    admission_max_read_backlog: int = 64
     # The smallest retry_after a refusal suggests; it grows with the backlog.
     admission_retry_after_ms: int = 100
+    # Where event signatures are checked (gateway/events/verifier.py): "process", a
+    # worker process on another core, the events read in one loop turn in one batch;
+    # "off", inline on the event loop; "auto", "process" when this process may run
+    # on two CPUs or more.
+    verify_offload: VerifyOffload = "auto"
+    # A smaller batch, with none in flight, is checked inline: a lone event waits
+    # less for its check than for the worker's round trip.
+    verify_offload_min_batch: int = 2
     # SQLite synchronous pragma: FULL makes each commit durable on power loss.
     sqlite_synchronous: str = "FULL"
     # A client whose unsent output exceeds this is disconnected (slow consumer,

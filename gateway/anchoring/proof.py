@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import rfc8785
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.anchoring.leaf import (
@@ -571,8 +572,9 @@ def _parsed(cert_pem: str) -> x509.Certificate:
 def _verify_sig(cert_pem: str, message: bytes, signature: bytes) -> bool:
     try:
         key = _parsed(cert_pem).public_key()
-    except ValueError:
-        # cryptography parses a certificate's parts lazily: a damaged key shows here.
+    except (ValueError, UnsupportedAlgorithm):
+        # cryptography parses a certificate's parts lazily: a damaged key, or a key
+        # of a type it does not know, shows here.
         return False
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return False

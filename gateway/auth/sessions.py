@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -82,6 +83,17 @@ class SessionTokens:
     fingerprint: str
     msp_id: str
     role: str
+
+
+def _public_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        # Parsed lazily: a damaged key, or one of a type cryptography does not know.
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise UnsupportedKey("the certificate's key is not an elliptic-curve key")
+    return key
 
 
 def _load_cert(pem: object) -> x509.Certificate:
@@ -159,9 +171,7 @@ class SessionService:
         await self._challenges.redeem(message, fp)
         now = self._clock()
         identity = self._verifier.verify(cert, at=dt.datetime.fromtimestamp(now / 1000, dt.UTC))
-        key = cert.public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise UnsupportedKey("the certificate's key is not an elliptic-curve key")
+        key = _public_key(cert)
         if not identity.role:
             raise MissingRole("the certificate has no anchorline.role attribute")
         signature = decode_signature(signature_b64) if isinstance(signature_b64, str) else None
@@ -382,9 +392,7 @@ class SessionService:
             if pem is None:
                 raise TokenInvalid("session token names an unknown identity")
             cert = load_certificate(pem)
-            loaded = cert.public_key()
-            if not isinstance(loaded, ec.EllipticCurvePublicKey):
-                raise UnsupportedKey("the certificate's key is not an elliptic-curve key")
+            loaded = _public_key(cert)
             try:
                 self._verifier.verify(
                     cert, at=dt.datetime.fromtimestamp(self._clock() / 1000, dt.UTC)

@@ -246,6 +246,14 @@ class Admission:
         if depth >= self._limits.queue_limit:
             self._refuse("queue", f"{depth} events wait for a commit", oldest_wait_s)
 
+    def behind(self, oldest_wait_s: float) -> bool:
+        """Whether the wait or the lag rule trips now (``oldest_wait_s`` as for
+        :meth:`check`): the gateway runs behind its load."""
+        limits = self._limits
+        waits = limits.max_queue_wait_ms > 0 and oldest_wait_s * 1000 >= limits.max_queue_wait_ms
+        lags = limits.max_loop_lag_ms > 0 and self._lag_s * 1000 >= limits.max_loop_lag_ms
+        return waits or lags
+
     def check(self, depth: int, oldest_wait_s: float, identity: str) -> None:
         """Return when one more event of ``identity`` may be taken, and count it as
         admitted; raise :class:`Overloaded` otherwise.

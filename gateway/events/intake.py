@@ -19,6 +19,11 @@ answers from the decisions it cached at join time, which the authorizer
 refreshes on invalidation); :func:`intake_authorized` asks the
 :class:`~gateway.auth.authorizer.Authorizer` itself, for callers that are
 already async and hold no cached decision. Both run the same steps.
+
+The hub runs the same steps in two halves, so that step 3 of many events can
+be checked on another core (:mod:`gateway.events.verifier`):
+:func:`check_unsigned` (steps 1 and 2), then :func:`signature_ok` (step 3's
+check) wherever it runs, then :func:`accept_signed` (step 3's refusal).
 """
 
 from __future__ import annotations
@@ -136,10 +141,34 @@ def read_event(raw: object, limits: IntakeLimits) -> SignedEvent:
     return parse_event(raw, limits.max_event_bytes, limits.json_limits)
 
 
-def _admit(principal: Principal, event: SignedEvent, received_ms: int) -> NewEvent:
-    if not verify(principal.public_key, event.canonical, event.signature, require_low_s=False):
+def signature_ok(principal: Principal, event: SignedEvent) -> bool:
+    """Step 3's check: the event's signature against the principal's certificate key
+    (low-S and high-S alike). Pure: safe to call from any thread."""
+    return verify(principal.public_key, event.canonical, event.signature, require_low_s=False)
+
+
+def accept_signed(
+    principal: Principal, event: SignedEvent, verified: bool, received_ms: int
+) -> NewEvent:
+    """Step 3's outcome: the event ready to store when ``verified`` (the answer of
+    :func:`signature_ok`), else :class:`BadEventSignature` (AL1603)."""
+    if not verified:
         raise BadEventSignature("signature does not verify against your session's certificate")
     return NewEvent(event, principal.fingerprint, principal.msp_id, received_ms)
+
+
+def check_unsigned(
+    principal: Principal, raw: object, limits: IntakeLimits, gate: EmitGate
+) -> SignedEvent:
+    """Steps 1 and 2: the event's shape and size, then the gate; its signature is left
+    to :func:`signature_ok` and :func:`accept_signed`."""
+    event = read_event(raw, limits)
+    gate.check_emit(principal, event.channel)
+    return event
+
+
+def _admit(principal: Principal, event: SignedEvent, received_ms: int) -> NewEvent:
+    return accept_signed(principal, event, signature_ok(principal, event), received_ms)
 
 
 def intake(
@@ -153,9 +182,7 @@ def intake(
 
     Raises the refusal of the first step that fails (see the module docstring).
     """
-    event = read_event(raw, limits)
-    gate.check_emit(principal, event.channel)
-    return _admit(principal, event, received_ms)
+    return _admit(principal, check_unsigned(principal, raw, limits, gate), received_ms)
 
 
 async def intake_authorized(
@@ -176,8 +203,11 @@ __all__ = [
     "GATEWAY_AUTHORITY",
     "EmitGate",
     "IntakeLimits",
+    "accept_signed",
+    "check_unsigned",
     "emit_denied",
     "intake",
     "intake_authorized",
     "read_event",
+    "signature_ok",
 ]

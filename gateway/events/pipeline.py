@@ -23,7 +23,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import AnchorlineError
 from gateway.events.admission import Admission, AdmissionLimits
@@ -50,6 +50,15 @@ class Committed:
 
 
 CommittedListener = Callable[[Sequence[Committed]], None]
+
+
+class Upstream(Protocol):
+    """A step admitted events pass before the commit queue (the signature verifier)."""
+
+    @property
+    def waiting(self) -> int: ...
+
+    def oldest_wait_s(self) -> float: ...
 
 
 @dataclasses.dataclass(slots=True)
@@ -95,6 +104,7 @@ class EventPipeline:
         self._busy = False
         self._inflight_since = 0.0
         self._idle = asyncio.Event()
+        self._upstream: Upstream | None = None
 
     @property
     def depth(self) -> int:
@@ -104,6 +114,12 @@ class EventPipeline:
     def add_listener(self, listener: CommittedListener) -> None:
         """Call ``listener`` with each committed batch's new events, after the acks."""
         self._listeners.append(listener)
+
+    def set_upstream(self, upstream: Upstream) -> None:
+        """Count the events admitted but still in a step before this queue (the
+        signature check on the worker) in admission's depth and wait: they wait for
+        their ack as much as the queued ones."""
+        self._upstream = upstream
 
     def add_admission_check(self, check: Callable[[NewEvent], None]) -> None:
         """Call ``check(item)`` before queueing each event; it refuses one by raising an
@@ -141,7 +157,21 @@ class EventPipeline:
         the event counts as admitted for ``identity``.
         """
         self._identity_budget.take(identity)
-        self._admission_policy.check(len(self._queue), self._oldest_wait_s(), identity)
+        depth, oldest = self._backlog()
+        self._admission_policy.check(depth, oldest, identity)
+
+    def behind(self) -> bool:
+        """Whether admission's wait or lag rule trips now: the gateway runs behind."""
+        return self._admission_policy.behind(self._backlog()[1])
+
+    def _backlog(self) -> tuple[int, float]:
+        """Events admitted and not yet acknowledged, and the oldest one's wait (s)."""
+        depth, oldest = len(self._queue), self._oldest_wait_s()
+        upstream = self._upstream
+        if upstream is not None:
+            depth += upstream.waiting
+            oldest = max(oldest, upstream.oldest_wait_s())
+        return depth, oldest
 
     def submit(self, item: NewEvent, on_done: DoneCallback, origin: object = None) -> None:
         """Queue ``item``; ``on_done`` is called once, after its commit or its failure.

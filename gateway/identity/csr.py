@@ -20,6 +20,7 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -89,9 +90,14 @@ def load_request(pem: bytes) -> x509.CertificateSigningRequest:
         request = x509.load_pem_x509_csr(pem)
     except ValueError as exc:
         raise CaError(f"not a PEM certificate request: {exc}") from None
-    if not request.is_signature_valid:
+    try:
+        valid = request.is_signature_valid
+        key = request.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        # Parsed lazily: a damaged key, or one of a type cryptography does not know.
+        raise CaError("the certificate request's key is not a P-256 elliptic-curve key") from None
+    if not valid:
         raise CaError("the certificate request's signature does not verify with its own key")
-    key = request.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise CaError("the certificate request's key is not a P-256 elliptic-curve key")
     return request

@@ -8,6 +8,7 @@ RFC 6455 §5.1), which is then written unchanged to every recipient.
 from __future__ import annotations
 
 import dataclasses
+import re
 import struct
 from typing import Any, Final
 
@@ -23,14 +24,15 @@ limits inside ``["event", …]`` with its signature. The event's own limits,
 as configured, are the intake's to check."""
 
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """One final, unmasked, uncompressed WebSocket text frame holding ``payload``."""
+def ws_text_frame(payload: bytes, first: int = 0x81) -> bytes:
+    """One final, unmasked, uncompressed WebSocket text frame holding ``payload``
+    (``first=0x82``: a binary frame)."""
     n = len(payload)
     if n < 126:
-        return bytes((0x81, n)) + payload
+        return bytes((first, n)) + payload
     if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
+        return struct.pack("!BBH", first, 126, n) + payload
+    return struct.pack("!BBQ", first, 127, n) + payload
 
 
 def ws_close_frame(status: int, reason: str) -> bytes:
@@ -70,6 +72,55 @@ def event_packet_raw(name: str, data_json: bytes) -> Outgoing:
 def ack_packet(ack_id: int, data: Any) -> Outgoing:
     """``3<id>[data]``: the answer to a client's emit with acknowledgement."""
     return _pack(b"3" + str(ack_id).encode("ascii") + orjson.dumps([data]))
+
+
+# The head of an emit as clients write it: ``2<ack id>["event",{"id":"<id>"``.
+_EMIT_HEAD = re.compile(r'2(\d{0,15})\["event",')
+_FIRST_ID = re.compile(r'\{"id":"([A-Za-z0-9._:@-]{1,128})"[,}]')
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EmitHead:
+    """What a refusal needs from an emit, read without parsing its JSON: the ack id
+    (digits, empty for none) and the event's id when it is the object's first key,
+    in plain characters (``None`` otherwise: the refusal then shows no id)."""
+
+    ack_digits: str
+    shown_id: str | None
+
+
+def emit_head(data: str) -> EmitHead | None:
+    """The :class:`EmitHead` of the Socket.IO packet text ``data`` when it is an
+    ``event`` emit of the default namespace (``None`` for any other packet). Costs a
+    regular expression on the packet's first bytes, not a parse: for refusing at
+    once when the gateway is overloaded; the event itself is not trusted from this."""
+    head = _EMIT_HEAD.match(data)
+    if head is None:
+        return None
+    first = _FIRST_ID.match(data, head.end())
+    digits = head.group(1)
+    return EmitHead(
+        str(int(digits)) if digits else "",  # as the ack's id is written: no leading zeros
+        first.group(1) if first is not None else None,
+    )
+
+
+def refusal_packet(head: EmitHead, error_json: bytes) -> Outgoing:
+    """The refusal of the emit ``head``: its ack ``{id, error}``, or an ``error`` event
+    ``{...error, id}`` when it asked for no ack; ``error_json`` is the error body's
+    JSON object (encoded once for many refusals)."""
+    shown = b"null" if head.shown_id is None else b'"' + head.shown_id.encode("ascii") + b'"'
+    if head.ack_digits:
+        return _pack(
+            b"3"
+            + head.ack_digits.encode("ascii")
+            + b'[{"id":'
+            + shown
+            + b',"error":'
+            + error_json
+            + b"}]"
+        )
+    return _pack(b'2["error",' + error_json[:-1] + b',"id":' + shown + b"}]")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

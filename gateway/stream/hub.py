@@ -32,6 +32,12 @@ and resumes from its last seq), ``session_expired``
 ``certificate_revoked``, then the connection is closed), ``error``
 (``{code, message, id?}`` for emits sent without acknowledgement).
 
+Emits are answered in the order they were read (per connection), whether their
+signatures are checked inline or, a loop turn's worth together, on the
+:class:`~gateway.events.verifier.SignatureVerifier`'s worker process. Above
+capacity an emit is refused (``Overloaded``) from its packet's head, before its
+JSON is parsed (:meth:`Hub.dispatch_text`).
+
 A revoked certificate (see :mod:`gateway.auth.revocation`) kicks every
 connection of that identity through the fan-out seam, and its emits still
 waiting for a commit are withdrawn and refused (AL1509). A session ended on
@@ -65,27 +71,35 @@ from gateway.events.errors import (
     NotJoined,
     Overloaded,
 )
-from gateway.events.intake import IntakeLimits, emit_denied, intake
+from gateway.events.intake import IntakeLimits, accept_signed, check_unsigned, emit_denied
 from gateway.events.metrics import GatewayMetrics
-from gateway.events.model import AppendResult, servable, valid_channel
+from gateway.events.model import AppendResult, SignedEvent, servable, valid_channel
 from gateway.events.pipeline import Committed, EventPipeline
 from gateway.events.publisher import StatusChange
+from gateway.events.verifier import SignatureVerifier
 from gateway.logs import log_context
 from gateway.store.events import EventRepository
 from gateway.stream.errors import SlowConsumer
 from gateway.stream.fanout import FanOut, Kick, LocalFanOut, RoomPacket, select_fanout
 from gateway.stream.frames import (
+    EmitHead,
     IncomingEvent,
     Outgoing,
     ack_packet,
+    emit_head,
     event_packet,
     event_packet_raw,
+    parse_event_packet,
+    refusal_packet,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_CHANNELS_PER_CONNECTION = 256
 _SLOW_EVENTS = frozenset(("join", "leave", "resume", "refresh"))
+# The longest a socket is left unread after an over-budget emit: well inside the
+# ping timeout, so a slow budget (0.05/s) never costs the connection its pong.
+_MAX_READ_HOLD_S = 1.0
 
 
 def _error_body(exc: AnchorlineError) -> dict[str, Any]:
@@ -203,6 +217,23 @@ class Hub:
         self._connection_budget = EmitBudget(
             settings.emit_connection_per_s, settings.emit_connection_burst, "connection"
         )
+        # Step 3 of the intake, for the events of one loop turn at once, on another core.
+        self._verifier = SignatureVerifier.from_settings(settings)
+        pipeline.set_upstream(self._verifier)
+        self._read_backlog_limit = settings.admission_max_read_backlog
+        retry = settings.admission_retry_after_ms
+        # Encoded once: the refusal of every emit read while this process is behind.
+        self._behind_json = orjson.dumps(
+            _error_body(
+                Overloaded(
+                    "the gateway is overloaded (your events wait unread behind earlier "
+                    f"ones): retry after {retry} ms",
+                    retry_after=retry,
+                )
+            )
+        )
+        # Emits refused from their head alone, before any parse (benchmarks, tests).
+        self.shed = 0
         self.connections: dict[str, Connection] = {}
         self.rooms: dict[str, dict[str, Connection]] = {}
         self._closer: Callable[[Connection, bool], Coroutine[Any, Any, None]] | None = None
@@ -225,6 +256,17 @@ class Hub:
         authorizer.on_invalidate(self._on_invalidate)
         sessions.on_revocation(self._on_session_revoked)
         sessions.on_identity_revoked(self._on_identity_revoked)
+
+    @property
+    def verifier(self) -> SignatureVerifier:
+        """Where the emits' signatures are checked (its counts, for benchmarks)."""
+        return self._verifier
+
+    async def drain(self) -> None:
+        """Wait until every emit read so far is answered or queued for its commit, and
+        committed (tests, benchmarks)."""
+        await self._verifier.drain()
+        await self._pipeline.drain()
 
     @property
     def fanout(self) -> FanOut:
@@ -293,8 +335,70 @@ class Hub:
             extra={"connection_id": conn.sid, "session_id": conn.principal.session_id},
         )
 
-    def dispatch(self, eio_sid: str, incoming: IncomingEvent, received: float) -> None:
-        """Handle one client event; the hot path (``event``) runs inline, no task."""
+    def dispatch_text(self, eio_sid: str, data: str, received: float, unread: int = 0) -> float:
+        """Handle one Socket.IO EVENT packet's text ``2[<ack id>][...]`` as read.
+
+        ``unread`` is how many more messages of this connection were already read
+        from its socket and wait behind this one. Above capacity an emit is refused
+        here (:class:`Overloaded`, with ``retry_after``) before its JSON is parsed,
+        when admission refuses or when ``unread`` reaches
+        ``gateway.admission_max_read_backlog`` while admission's wait or lag rule
+        trips (the gateway runs behind, and behind this sender most):
+        such a refusal costs a few microseconds, so the excess is answered at once
+        instead of waiting unread in the socket. Everything else goes to
+        :meth:`dispatch`. Text that is no Socket.IO event is dropped (no ack id to
+        answer).
+
+        Returns how long, in seconds, the caller should leave this connection's
+        socket unread: after an emit over its budget (AL1610), the ``retry_after``
+        it was told (at most :data:`_MAX_READ_HOLD_S`). The sender's next messages
+        would be refused too; unread, they cost nothing, and TCP's flow control
+        slows the sender to its budget instead of the gateway answering every
+        message of a flood (issue 19 item 5). Overloaded refusals hold nothing:
+        a sender within its budget is not made to wait for the others' excess.
+        """
+        conn = self.connections.get(eio_sid)
+        if conn is None or conn.closed:
+            return 0.0
+        head = emit_head(data)
+        if head is not None:
+            # A burst read at once is no overload by itself: only while the gateway
+            # runs behind does a sender's read backlog mean the excess must go.
+            if 0 < self._read_backlog_limit <= unread and self._pipeline.behind():
+                self._shed(conn, head, Overloaded.code, self._behind_json)
+                return 0.0
+            try:
+                self._admit(conn)
+            except AnchorlineError as exc:
+                self._shed(conn, head, exc.code, orjson.dumps(_error_body(exc)))
+                if isinstance(exc, EmitRateLimited):
+                    return min(float(exc.details["retry_after"]) / 1000, _MAX_READ_HOLD_S)
+                return 0.0
+        incoming = parse_event_packet(data)
+        if incoming is not None:
+            self.dispatch(eio_sid, incoming, received, admitted=head is not None)
+        return 0.0
+
+    def _admit(self, conn: Connection) -> None:
+        """The emit door: the connection's budget, then the pipeline's (the identity's
+        budget, then capacity, fair between identities); raises the refusal."""
+        self._connection_budget.take(conn.eio_sid)
+        self._pipeline.admit(conn.principal.fingerprint)
+
+    def _shed(self, conn: Connection, head: EmitHead, code: str, error_json: bytes) -> None:
+        """Refuse an emit from its head alone (see :meth:`dispatch_text`)."""
+        self._metrics.reject(code)
+        if code == Overloaded.code:
+            self.shed += 1
+        self._queue_ack(conn, refusal_packet(head, error_json))
+
+    def dispatch(
+        self, eio_sid: str, incoming: IncomingEvent, received: float, *, admitted: bool = False
+    ) -> None:
+        """Handle one client event; the hot path (``event``) runs inline, no task.
+
+        ``admitted``: an emit that already passed the door (:meth:`dispatch_text`
+        admitted it from its head), so it spends no budget twice."""
         conn = self.connections.get(eio_sid)
         if conn is None or conn.closed:
             return
@@ -302,16 +406,17 @@ class Hub:
             # JSON the strict reader refused: answer with its code, never silence.
             # It spends budget like any emit, so garbage is no cheaper way to flood.
             refusal: AnchorlineError = incoming.refused
-            try:
-                self._connection_budget.take(conn.eio_sid)
-                self._identity_budget.take(conn.principal.fingerprint)
-            except EmitRateLimited as exc:
-                refusal = exc
+            if not admitted:
+                try:
+                    self._connection_budget.take(conn.eio_sid)
+                    self._identity_budget.take(conn.principal.fingerprint)
+                except EmitRateLimited as exc:
+                    refusal = exc
             self._metrics.reject(refusal.code)
             self._refuse(conn, incoming.ack_id, None, refusal)
             return
         if incoming.name == "event":
-            self._on_emit(conn, incoming, received)
+            self._on_emit(conn, incoming, received, admitted)
         elif incoming.name in _SLOW_EVENTS:
             self._spawn(self._slow(conn, incoming))
         elif incoming.ack_id is not None:
@@ -330,21 +435,53 @@ class Hub:
 
     # -- emit: the fast path ---------------------------------------------------------------
 
-    def _on_emit(self, conn: Connection, incoming: IncomingEvent, received: float) -> None:
+    def _on_emit(
+        self, conn: Connection, incoming: IncomingEvent, received: float, admitted: bool
+    ) -> None:
         raw = incoming.args[0] if len(incoming.args) == 1 else None
         event_id = raw.get("id") if isinstance(raw, dict) else None
         shown_id = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
         try:
-            # Budgets first: a flood is refused before it costs a parse or a signature check.
-            self._connection_budget.take(conn.eio_sid)
-            # The identity's budget, then capacity (fair between identities), before
-            # the signature check.
-            self._pipeline.admit(conn.principal.fingerprint)
+            # The door first: a flood is refused before it costs a signature check.
+            if not admitted:
+                self._admit(conn)
             if raw is None:
                 raise MalformedEvent("emit exactly one event object")
-            item = intake(conn.principal, raw, self._limits, conn, self._clock())
+            principal = conn.principal
+            event = check_unsigned(principal, raw, self._limits, conn)
             ack_id = incoming.ack_id
-            accepted_id = item.event.id
+            received_ms = self._clock()
+
+            def checked(verified: bool) -> None:
+                self._on_checked(conn, principal, event, verified, ack_id, received, received_ms)
+
+            self._verifier.check(principal, event, checked)
+        except AnchorlineError as exc:
+            self._metrics.reject(exc.code)
+            self._refuse(conn, incoming.ack_id, shown_id, exc)
+        except Exception:  # a bug must not leave the sender waiting for its timeout
+            log.exception("emit from %s failed", conn.sid)
+            self._refuse(conn, incoming.ack_id, shown_id, AnchorlineError("internal error"))
+
+    def _on_checked(
+        self,
+        conn: Connection,
+        principal: Principal,
+        event: SignedEvent,
+        verified: bool,
+        ack_id: int | None,
+        received: float,
+        received_ms: int,
+    ) -> None:
+        """An emit's signature was checked (in this turn, or a later one when checked on
+        the worker): store it, or refuse it (AL1603)."""
+        if conn.closed:
+            # Gone, or kicked (revoked) while its signature was checked: nothing to
+            # answer, and a revoked member's emit is not stored.
+            return
+        try:
+            item = accept_signed(principal, event, verified, received_ms)
+            accepted_id = event.id
 
             def done(result: AppendResult | AnchorlineError) -> None:
                 self._emit_done(conn, ack_id, accepted_id, result, received)
@@ -352,10 +489,10 @@ class Hub:
             self._pipeline.submit(item, done, origin=conn)
         except AnchorlineError as exc:
             self._metrics.reject(exc.code)
-            self._refuse(conn, incoming.ack_id, shown_id, exc)
+            self._refuse(conn, ack_id, event.id, exc)
         except Exception:  # a bug must not leave the sender waiting for its timeout
             log.exception("emit from %s failed", conn.sid)
-            self._refuse(conn, incoming.ack_id, shown_id, AnchorlineError("internal error"))
+            self._refuse(conn, ack_id, event.id, AnchorlineError("internal error"))
 
     def _refuse(
         self, conn: Connection, ack_id: int | None, shown_id: str | None, exc: AnchorlineError
@@ -749,7 +886,9 @@ class Hub:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        """Cancel the hub's own background work (join catch-ups, disconnects)."""
+        """Answer the emits whose signatures are being checked, then cancel the hub's own
+        background work (join catch-ups, disconnects)."""
+        await self._verifier.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -14,7 +14,12 @@ speed, while keeping the wire format:
 - outgoing packets to upgraded WebSockets are written by the hub as
   pre-framed bytes straight to the transport, instead of through a task
   and a queue per recipient. Long-polling clients still use Engine.IO's
-  queue.
+  queue;
+- a socket opened as a WebSocket (not upgraded from long-polling) has no
+  Engine.IO writer task at all: Engine.IO's own packets (pings, the close)
+  are framed and written at once, and its pings are timers instead of a
+  task sleeping per connection, which is most of what an idle connection
+  held beyond aiohttp's own state (docs/overload.md).
 
 Everything that reaches into Engine.IO's internals (its socket's queue and
 upgrade flags, its aiohttp driver, aiohttp's writer transport) is in
@@ -26,6 +31,8 @@ AL1004).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import importlib.metadata
 import json
 import logging
@@ -41,16 +48,19 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from gateway import strict_json
 from gateway.auth.errors import AuthError
+from gateway.clock import now_ms
 from gateway.config import GatewaySettings
 from gateway.errors import JsonRefused
 from gateway.stream.errors import UnsupportedEngineIO
-from gateway.stream.frames import WIRE_LIMITS, Outgoing, parse_event_packet, ws_close_frame
+from gateway.stream.frames import WIRE_LIMITS, Outgoing, ws_close_frame, ws_text_frame
 from gateway.stream.hub import Connection, Hub
 from gateway.stream.protocol import SOCKETIO_PATH
 
 log = logging.getLogger(__name__)
 
-FastHandler = Callable[[str, Any], Awaitable[None]]
+# (Engine.IO session id, message, messages of the same socket read and waiting behind
+# it) -> seconds to leave the socket unread (Hub.dispatch_text: a sender over budget)
+FastHandler = Callable[[str, Any, int], Awaitable[float]]
 # Messages one connection may have handled before its reader lets others run.
 _FAIR_SHARE = 16
 
@@ -80,7 +90,8 @@ async def _serve_websocket(
             return None
         return data
 
-    if eio_socket.connected:
+    upgrade = bool(eio_socket.connected)
+    if upgrade:
         # Upgrade from long-polling: probe, then the UPGRADE packet.
         eio_socket.upgrading = True
         try:
@@ -124,7 +135,14 @@ async def _serve_websocket(
                 break
         await ws.close()
 
-    writer_task = asyncio.ensure_future(writer())
+    transport = None if upgrade else _transport_of(ws)
+    if transport is not None:
+        # Opened as a WebSocket: no writer task, Engine.IO's own packets are written
+        # at once (see _DirectQueue), and its pings are timers, not tasks.
+        _go_direct(eio_socket, transport)
+        writer_task = None
+    else:
+        writer_task = asyncio.ensure_future(writer())
     sid = eio_socket.sid
     handled = 0
     try:
@@ -136,9 +154,13 @@ async def _serve_websocket(
             if data is None:
                 break
             if isinstance(data, str) and data[:2] == "42" and data[2:3] != "/":
-                await fast(sid, data[1:])
+                hold = await fast(sid, data[1:], _unread(ws))
                 handled += 1
-                if handled % _FAIR_SHARE == 0:
+                if hold > 0:
+                    # Over its budget: unread, its next messages wait in the socket
+                    # and TCP slows the sender, at no cost to anyone else.
+                    await asyncio.sleep(hold)
+                elif handled % _FAIR_SHARE == 0:
                     # receive() does not yield while this socket has data buffered:
                     # without this, one flooding client holds the loop for its whole
                     # backlog and every other member waits (issue 19 item 5).
@@ -153,9 +175,105 @@ async def _serve_websocket(
             except Exception:
                 log.exception("unexpected error on an Engine.IO packet")
     finally:
-        await eio_socket.queue.put(None)
-        await writer_task
+        if writer_task is not None:
+            await eio_socket.queue.put(None)
+            await writer_task
+        else:
+            with contextlib.suppress(Exception):
+                await ws.close()
         await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+def _transport_of(ws: web.WebSocketResponse) -> asyncio.WriteTransport | None:
+    """The socket under aiohttp's WebSocket writer (an internal: ``None`` when absent)."""
+    transport: asyncio.WriteTransport | None = getattr(
+        getattr(ws, "_writer", None), "transport", None
+    )
+    return transport
+
+
+class _DirectQueue:
+    """Engine.IO's outgoing queue for a socket opened as a WebSocket, without a task.
+
+    Engine.IO's writer task waits on an ``asyncio.Queue`` (and, inside ``poll``, on
+    a second task per wait) for the few packets Engine.IO sends itself once the hub
+    writes everything else directly: pings and the close. Idle, that was two tasks,
+    a queue and a timer per connection. Here a packet put is framed and written at
+    once, in order with the hub's direct writes; ``None`` (the writer's end) is the
+    reader's to act on, so it is ignored.
+    """
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
+
+    def put_nowait(self, pkt: Any) -> None:
+        if pkt is None or self._transport.is_closing():
+            return
+        data = pkt.encode()
+        if isinstance(data, str):
+            self._transport.write(ws_text_frame(data.encode("utf-8")))
+        else:
+            self._transport.write(ws_text_frame(data, first=0x82))
+
+    async def put(self, pkt: Any) -> None:
+        self.put_nowait(pkt)
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+    def task_done(self) -> None:
+        return None
+
+    async def join(self) -> None:
+        return None
+
+    async def get(self) -> Any:
+        # Only a long-polling request reads the queue; on a WebSocket it gets nothing
+        # (Engine.IO's poll() answers a timeout with "no packets").
+        raise TimeoutError
+
+
+def _go_direct(eio_socket: Any, transport: asyncio.WriteTransport) -> None:
+    """Swap Engine.IO's queue for a :class:`_DirectQueue` (writing out what it holds,
+    in order) and its ping task for a timer."""
+    queued = eio_socket.queue
+    direct = _DirectQueue(transport)
+    while not queued.empty():
+        direct.put_nowait(queued.get_nowait())
+        queued.task_done()
+    eio_socket.queue = direct
+    eio_socket.schedule_ping = functools.partial(_schedule_ping, eio_socket)
+
+
+def _schedule_ping(eio_socket: Any) -> None:
+    # Engine.IO's schedule_ping, with a timer instead of a task sleeping ping_interval.
+    if eio_socket.last_ping:
+        eio_socket.last_ping = None
+        asyncio.get_running_loop().call_later(
+            eio_socket.server.ping_interval, _send_ping, eio_socket
+        )
+
+
+def _send_ping(eio_socket: Any) -> None:
+    # Engine.IO's _send_ping after its sleep (send()'s ping-timeout check passes
+    # trivially right after last_ping is set). Engine.IO compares last_ping with
+    # time.time(): the gateway's clock in seconds is that clock.
+    if not eio_socket.closing and not eio_socket.closed:
+        eio_socket.last_ping = now_ms() / 1000
+        eio_socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+
+
+def _unread(ws: web.WebSocketResponse) -> int:
+    """Messages aiohttp already read from this WebSocket and not yet handed out (its
+    reader's queue, an internal: 0 when an aiohttp without it is installed)."""
+    reader = getattr(ws, "_reader", None)
+    buffered = getattr(reader, "_buffer", None)
+    return len(buffered) if buffered is not None else 0
 
 
 class EngineIOInternals:
@@ -309,18 +427,16 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     # -- inbound --------------------------------------------------------------------------
 
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+    async def _handle_eio_message(self, eio_sid: str, data: Any, unread: int = 0) -> float:
+        """One Engine.IO message; returns how long to leave the socket unread (see
+        :meth:`Hub.dispatch_text`)."""
         if not isinstance(data, str | bytes):
             # Engine.IO JSON-decodes a message that looks like JSON ("4true" gives True);
             # a Socket.IO packet is text or a binary attachment, so this is not one.
-            return
+            return 0.0
         if isinstance(data, str) and data[:1] == "2" and data[1:2] != "/":
-            received = time.perf_counter()
-            incoming = parse_event_packet(data)
-            if incoming is not None:
-                self.hub.dispatch(eio_sid, incoming, received)
-            # Malformed text events are dropped: there is no ack id to answer.
-            return
+            # Malformed text events are dropped there: there is no ack id to answer.
+            return self.hub.dispatch_text(eio_sid, data, time.perf_counter(), unread)
         try:
             await super()._handle_eio_message(eio_sid, data)
         except _Refused as exc:
@@ -337,7 +453,8 @@ class GatewaySocketServer(socketio.AsyncServer):  # type: ignore[misc]
         except ValueError:
             # A malformed or binary packet: python-socketio refuses it; drop it
             # rather than let Engine.IO log a traceback per bad packet.
-            return
+            pass
+        return 0.0
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         eio_sid = self.manager.eio_sid_from_sid(sid, "/")

@@ -187,6 +187,9 @@ def start_gateway(home: Path, port: int, pin: list[str]) -> subprocess.Popen[byt
         "ANCHORLINE_GATEWAY_PORT": str(port),
         "ANCHORLINE_GATEWAY_RATE_LIMIT_IDENTITY_PER_MIN": "100000",
         "ANCHORLINE_GATEWAY_RATE_LIMIT_ADDRESS_PER_MIN": "100000",
+        # Capacity, not the emit budgets: two emitters carry the whole load.
+        "ANCHORLINE_GATEWAY_EMIT_IDENTITY_PER_S": "0",
+        "ANCHORLINE_GATEWAY_EMIT_CONNECTION_PER_S": "0",
         "ANCHORLINE_GATEWAY_SESSION_TTL_S": "3600",
         "ANCHORLINE_GATEWAY_DATABASE_URL": f"sqlite:///{home / 'events.db'}",
         "ANCHORLINE_GATEWAY_SQLITE_SYNCHRONOUS": "FULL",

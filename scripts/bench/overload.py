@@ -1,171 +1,159 @@
 """Benchmark: the gateway above its capacity (issue 15, "Overload").
 
-Starts one gateway (as ``gateway_events.py`` does: subprocess on loopback,
-SQLite WAL, synchronous=FULL), measures its capacity with a saturating
-closed-loop run (a window of 64 outstanding events per emitter), then offers
-open-loop load at each ``--factors`` multiple of it (default 1.5 and 3) for
-``--duration`` seconds, each followed at once by a recovery run at half the
-capacity. Every run is bounded in count (pre-signed events) and time.
+Starts our gateway and one room of ``--clients`` Node ``socket.io-client``
+connections (2 emitters, the rest receivers) exactly as the side-by-side
+benchmark does (``gateway_events.py``: subprocess on loopback, SQLite WAL,
+synchronous=FULL, server and load generator pinned to separate cores), with
+the emit budgets off, so what refuses is admission alone. It finds the
+sustained capacity by the same climb and bisect (receive p99 ≤ 50 ms, nothing
+lost), unless ``--capacity`` is given, then offers open-loop load at each
+``--factors`` multiple of it for ``--duration`` seconds, each followed at once
+by a recovery trial at half the capacity. Every trial is bounded in count and
+time.
 
-For each run it prints accepted events/s (and its share of the capacity),
-refusals and the last refusal's body (``Overloaded`` with ``retry_after``),
-ack p50/p99 of the accepted events, receipt p99 in the receivers, the
-gateway's peak RSS during the run and its slow-consumer disconnects.
+For each overload it prints the accepted events/s and their share of the
+capacity (target ≥ 90%), the refusals and the last one (``Overloaded`` with
+``retry_after``), ack p50/p99 of the accepted events as the load generator
+saw them (target p99 ≤ 100 ms), receive p99, the gateway's RSS growth, the
+admission refusals by rule (``/metrics``) and the recovery trial's ack p99.
 
-    PYTHONPATH=$PWD .venv/bin/python scripts/bench/overload.py [--duration 30] [--factors 1.5,3]
-
-The recovery run starts about a second after the overload ends (the Node
-load generator's start-up); its ack p99 is the "back to normal" figure.
+    PYTHONPATH=$PWD .venv/bin/python scripts/bench/overload.py [--clients 10]
+        [--duration 10] [--factors 1.5,3] [--capacity N] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts" / "bench"))
 sys.path.insert(0, str(REPO))
 
 from gateway_events import (  # noqa: E402
-    ensure_node_modules,
-    free_port,
-    key_pem,
-    login,
-    run_split_load,
+    Scale,
+    capacity_at,
+    node_modules,
+    pinning,
+    raise_fd_limit,
+    room,
+    rss_kib,
+    run_trial,
     scrape,
-    server_ack_quantile,
-    start_gateway,
-    stop_gateway,
+    start_server,
+    stop_process,
 )
-
-from gateway.identity.ca import EmbeddedCA  # noqa: E402
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-class RssWatch:
-    """Samples a process's RSS every 100 ms in a thread; ``peak`` in KiB."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            try:
-                self.peak = max(self.peak, _rss_kib(self.pid))
-            except OSError:
-                return
-
-    def __enter__(self) -> RssWatch:
-        self.peak = _rss_kib(self.pid)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
 
 
 def _f(x: object) -> str:
     return "-" if x is None else f"{float(x):.1f}"  # type: ignore[arg-type]
 
 
+def _refused_by_rule(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    prefix = "anchorline_events_rejected_total{"
+    return {
+        k[len(prefix) : -1]: int(v - before.get(k, 0))
+        for k, v in after.items()
+        if k.startswith(prefix) and v - before.get(k, 0)
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--duration", type=float, default=30.0, help="seconds per overload run")
+    ap.add_argument("--clients", type=int, default=10, help="connections: 2 emit, the rest read")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per overload trial")
     ap.add_argument("--factors", default="1.5,3", help="multiples of the capacity to offer")
-    ap.add_argument("--receivers", type=int, default=8)
-    ap.add_argument("--emitters", type=int, default=2)
-    ap.add_argument("--capacity", type=float, default=0.0, help="skip the capacity run")
+    ap.add_argument("--capacity", type=float, default=0.0, help="skip the capacity search")
+    ap.add_argument("--trial-seconds", type=float, default=2.5, help="per capacity trial")
+    ap.add_argument("--max-events", type=int, default=200_000, help="per overload trial")
+    ap.add_argument(
+        "--server-cores",
+        choices=("one", "all"),
+        default="one",
+        help="one: the gateway on core 0 and the load generator on core 1, as side by "
+        "side; all: the gateway unpinned (its signature worker may use the other core)",
+    )
     ap.add_argument("--json", default="", help="write the raw results here")
     args = ap.parse_args()
-    node_modules = ensure_node_modules()
-    work = Path(tempfile.mkdtemp(prefix="anchorline-overload-"))
-    ca = EmbeddedCA(work / "embedded" / "ca")
-    emitter_dirs = [ca.enroll("Org1", f"emitter{i}", "member") for i in range(args.emitters)]
-    receiver_dir = ca.enroll("Org2", "receiver", "member")
-    port = free_port()
-    proc = start_gateway(work, port, None, f"sqlite:///{work / 'events.db'}", False)
-    url = f"http://127.0.0.1:{port}"
-    results: list[dict[str, object]] = []
-    try:
-        emitters = [
-            {"token": asyncio.run(login(url, d, "Org1MSP")), "key_pem": key_pem(d)}
-            for d in emitter_dirs
-        ]
-        receiver_token = asyncio.run(login(url, receiver_dir, "Org2MSP"))
-
-        def run(label: str, rate: int, duration: float) -> dict[str, object]:
-            cfg = {
-                "url": url,
-                "channel": f"ov-{label.replace(' ', '-')}-{time.monotonic_ns()}",
-                "receivers": args.receivers,
-                "receiver_token": receiver_token,
-                "emitters": emitters,
-                "rate": rate,
-                "max_events": 12000,
-                "window": 64,
-                "duration_s": duration,
-                "pad": 120,
-            }
-            before = scrape(url)
-            with RssWatch(proc.pid) as rss:
-                r = run_split_load(node_modules, cfg, work)
-            after = scrape(url)
-            r["server_ack_p99_ms"] = server_ack_quantile(before, after, 0.99)
-            r["label"] = label
-            r["peak_rss_mib"] = rss.peak / 1024
-            r["slow_consumer_disconnects"] = after.get(
-                "anchorline_slow_consumer_disconnects_total", 0
-            ) - before.get("anchorline_slow_consumer_disconnects_total", 0)
-            results.append(r)
-            if "error" in r:
-                print(f"{label:>14} error: {r['error']} {r.get('stderr', '')}", flush=True)
-                return r
-            ack, recv = r["ack_ms"], r["delivery_ms"]
-            share = float(r["accepted_per_s"]) / capacity * 100 if capacity else 0.0  # type: ignore[arg-type]
-            print(
-                f"{label:>14} {rate:>7} {_f(r['accepted_per_s']):>10} {share:>5.0f}% "
-                f"{r['errors']:>7} {_f(ack['p50']):>8} {_f(ack['p99']):>8} "  # type: ignore[index]
-                f"{_f(recv['p99']):>9} {r['peak_rss_mib']:>7.0f} "  # type: ignore[index]
-                f"{r['slow_consumer_disconnects']:>5.0f} {r['server_ack_p99_ms']:>10}  "
-                f"{json.dumps(r.get('last_error'))[:90]}",
-                flush=True,
-            )
-            return r
-
-        capacity = args.capacity
-        print(
-            f"{'run':>14} {'offered':>7} {'accepted/s':>10} {'share':>6} {'refused':>7} "
-            f"{'ack p50':>8} {'ack p99':>8} {'recv p99':>9} {'RSS MiB':>7} {'slow':>5} "
-            f"{'gw ack p99':>10}  last refusal"
-        )
-        if not capacity:
-            capacity = float(run("capacity", 0, 5.0)["accepted_per_s"])  # type: ignore[arg-type]
-        for factor in (float(f) for f in args.factors.split(",")):
-            run(f"{factor:g}x", int(capacity * factor), args.duration)
-            run(f"after {factor:g}x", int(capacity * 0.5), 3.0)
-    finally:
-        stop_gateway(proc)
+    modules, why = node_modules()
+    if modules is None:
+        print(f"needs Node's socket.io-client: {why}", file=sys.stderr)
+        return 2
+    # Budgets off (inherited by the gateway process): what refuses here is admission.
+    os.environ["ANCHORLINE_GATEWAY_EMIT_IDENTITY_PER_S"] = "0"
+    os.environ["ANCHORLINE_GATEWAY_EMIT_CONNECTION_PER_S"] = "0"
+    raise_fd_limit()
+    pin_server, pin_load = pinning()
+    if args.server_cores == "all":
+        pin_server = []
+    scale = Scale([args.clients], args.trial_seconds, 60.0, 9, 3, args.duration, 3.0)
+    out: dict[str, Any] = {"clients": args.clients, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="anchorline-overload-") as tmp:
+        server = start_server("ours", Path(tmp), modules, pin_server)
+        try:
+            with room(server, args.clients, modules, pin_load, 120) as rm:
+                capacity = args.capacity
+                if not capacity:
+                    cap, row = capacity_at(rm, scale, print)
+                    capacity = cap.rate
+                    out["capacity_row"] = row
+                out["capacity"] = capacity
+                print(f"capacity {capacity:.0f} ev/s ({args.clients} clients)", flush=True)
+                if not capacity:
+                    return 1
+                print(
+                    f"{'offered':>8} {'accepted/s':>10} {'share':>6} {'refused':>8} "
+                    f"{'ack p50':>8} {'ack p99':>8} {'recv p99':>9} {'RSS +MiB':>8} "
+                    f"{'after ack p99':>13}  refusals by code"
+                )
+                for factor in (float(x) for x in args.factors.split(",")):
+                    rate = capacity * factor
+                    before, rss0 = scrape(server), rss_kib(server.pid)
+                    t = run_trial(rm, rate, args.duration, args.max_events, settle_s=30)
+                    after, rss1 = scrape(server), rss_kib(server.pid)
+                    rec = run_trial(rm, capacity * 0.5, 3.0, args.max_events)
+                    f, a = t.figures, rec.figures
+                    run = {
+                        "factor": factor,
+                        "offered_per_s": rate,
+                        "accepted_per_s": f.get("accepted_per_s"),
+                        "accepted_of_capacity": (f.get("accepted_per_s") or 0) / capacity,
+                        "ack_ms": f.get("ack_ms"),
+                        "recv_ms": f.get("delivery_ms"),
+                        "errors": f.get("errors"),
+                        "last_error": f.get("last_error"),
+                        "unacked": (f.get("sent") or 0) - (f.get("acked") or 0),
+                        "lost_deliveries": (f.get("expected_deliveries") or 0)
+                        - (f.get("delivered") or 0),
+                        "rss_growth_mib": (rss1 - rss0) / 1024,
+                        "refused_by_code": _refused_by_rule(before, after),
+                        "server_cpu": f.get("server_cpu"),
+                        "after_ack_ms": a.get("ack_ms"),
+                        "after_recv_ms": a.get("delivery_ms"),
+                        "why": t.why,
+                    }
+                    out["runs"].append(run)
+                    ack, recv = run["ack_ms"] or {}, run["recv_ms"] or {}
+                    print(
+                        f"{factor:>7g}x {_f(run['accepted_per_s']):>10} "
+                        f"{run['accepted_of_capacity']:>6.0%} {run['errors'] or 0:>8} "
+                        f"{_f(ack.get('p50')):>8} {_f(ack.get('p99')):>8} "
+                        f"{_f(recv.get('p99')):>9} {run['rss_growth_mib']:>8.1f} "
+                        f"{_f((run['after_ack_ms'] or {}).get('p99')):>13}  "
+                        f"{run['refused_by_code']} {json.dumps(run['last_error'])[:80]}",
+                        flush=True,
+                    )
+        finally:
+            stop_process(server.proc)
     if args.json:
-        Path(args.json).write_text(json.dumps({"capacity": capacity, "runs": results}, indent=1))
+        Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 
 

@@ -230,6 +230,31 @@ def test_signing_a_payload_nested_500_deep_is_a_typed_error(world: World) -> Non
         sign_event(EcdsaSigner(world.alice.key), channel="c", type="t", payload=deep)
 
 
+@pytest.mark.parametrize("where", ["record", "batch"])
+def test_a_certificate_with_a_key_type_unknown_to_cryptography_is_not_verified(
+    world: World, where: str
+) -> None:
+    """Found by the fuzz below: a proof whose certificate's key algorithm is one
+    cryptography cannot load crashed verify (UnsupportedAlgorithm); now it fails."""
+    import base64
+
+    doc = _doc(world)
+    holder = doc["event"] if where == "record" else doc["batch"]
+    pem = holder["certificate"]
+    body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+    der = base64.b64decode(body)
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")  # OID 1.2.840.10045.2.1
+    assert der.count(ec_public_key) == 1
+    der = der.replace(ec_public_key, bytes.fromhex("06072a8648ce3d0209"))
+    b64 = base64.b64encode(der).decode()
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    holder["certificate"] = "\n".join(
+        ["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""]
+    )
+    verdict = verify_offline(EventProof.from_json(json.dumps(doc).encode()), world.trust)
+    assert not verdict.ok
+
+
 # -- the fuzz: any input is refused with a code, or verifies unaltered ---------------------
 
 

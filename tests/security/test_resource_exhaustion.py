@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.config import GatewaySettings
 from gateway.context import CONTEXT
 from gateway.events.canonical import canonical_json_reference
 from gateway.events.model import NewEvent, SignedEvent
@@ -136,7 +137,9 @@ async def test_an_emit_flood_is_bounded_and_the_others_keep_their_latency(
     another member emits 50/s meanwhile. The flood is refused beyond its budget
     (AL1610) and, while it overloads the gateway, as the heaviest identity (AL1607);
     the other member is never refused (admission is fair between identities)."""
-    rate, burst = 2000.0, 4000
+    # The default budgets: what an operator who set none gets.
+    defaults = GatewaySettings()
+    rate, burst = defaults.emit_identity_per_s, defaults.emit_identity_burst
     # Signed before the gateway runs: signing 20,000 events holds this process's loop
     # (the gateway's too) for seconds, and admission would rightly refuse the witness
     # for that lag, which is not the flood's doing.

@@ -8,10 +8,13 @@ import orjson
 import pytest
 
 from gateway.stream.frames import (
+    EmitHead,
     ack_packet,
+    emit_head,
     event_packet,
     event_packet_raw,
     parse_event_packet,
+    refusal_packet,
     ws_text_frame,
 )
 
@@ -89,3 +92,30 @@ def test_refused_json_is_answered_with_its_code(data: str, code: str) -> None:
     assert parsed is not None and parsed.refused is not None
     assert parsed.refused.code == code
     assert parsed.ack_id == (7 if data.startswith("27") else None)
+
+
+@pytest.mark.parametrize(
+    ("text", "head"),
+    [
+        ('2017["event",{"id":"e-1","channel":"c"}]', EmitHead("17", "e-1")),
+        ('2["event",{"id":"e1"}]', EmitHead("", "e1")),
+        ('25["event",{"channel":"c","id":"e1"}]', EmitHead("5", None)),  # id not first
+        ('25["event",{"id":"a\\"b"}]', EmitHead("5", None)),  # not plain characters
+        ('25["event","not an object"]', EmitHead("5", None)),
+        ('25["join",{"channel":"c"}]', None),
+        ('2/admin,5["event",{"id":"e1"}]', None),
+        ("3[1]", None),
+    ],
+)
+def test_an_emit_s_head_is_read_without_its_json(text: str, head: EmitHead | None) -> None:
+    assert emit_head(text) == head
+
+
+def test_a_refusal_from_the_head_is_the_refusal_the_hub_writes() -> None:
+    error = {"code": "AL1607", "message": "busy", "retry_after": 100}
+    error_json = orjson.dumps(error)
+    for head in (EmitHead("17", "e-1"), EmitHead("17", None)):
+        body = {"id": head.shown_id, "error": error}
+        assert refusal_packet(head, error_json) == ack_packet(17, body)
+    no_ack = refusal_packet(EmitHead("", "e1"), error_json)
+    assert no_ack == event_packet("error", {**error, "id": "e1"})
