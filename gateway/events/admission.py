@@ -246,12 +246,17 @@ class Admission:
         if depth >= self._limits.queue_limit:
             self._refuse("queue", f"{depth} events wait for a commit", oldest_wait_s)
 
-    def behind(self, oldest_wait_s: float) -> bool:
-        """Whether the wait or the lag rule trips now (``oldest_wait_s`` as for
-        :meth:`check`): the gateway runs behind its load."""
+    def _tripped(self, oldest_wait_s: float) -> tuple[bool, bool]:
+        """Whether the wait rule and the lag rule trip now (0 turns a rule off)."""
         limits = self._limits
         waits = limits.max_queue_wait_ms > 0 and oldest_wait_s * 1000 >= limits.max_queue_wait_ms
         lags = limits.max_loop_lag_ms > 0 and self._lag_s * 1000 >= limits.max_loop_lag_ms
+        return waits, lags
+
+    def behind(self, oldest_wait_s: float) -> bool:
+        """Whether the wait or the lag rule trips now (``oldest_wait_s`` as for
+        :meth:`check`): the gateway runs behind its load."""
+        waits, lags = self._tripped(oldest_wait_s)
         return waits or lags
 
     def check(self, depth: int, oldest_wait_s: float, identity: str) -> None:
@@ -265,21 +270,19 @@ class Admission:
         ``details["retry_after"]`` (ms) is at least ``min_retry_after_ms`` and
         grows with the backlog, up to ``max_retry_after_ms``.
         """
-        limits = self._limits
         self.check_queue(depth, oldest_wait_s)
-        wait_ms = oldest_wait_s * 1000
-        lag_ms = self._lag_s * 1000
-        waits = limits.max_queue_wait_ms > 0 and wait_ms >= limits.max_queue_wait_ms
-        lags = limits.max_loop_lag_ms > 0 and lag_ms >= limits.max_loop_lag_ms
+        waits, lags = self._tripped(oldest_wait_s)
         if waits or lags:
             if self._shares.at_fair_share(identity):
                 if waits:
                     self._refuse(
                         "wait",
-                        f"an event has waited {wait_ms:.0f} ms for its commit",
+                        f"an event has waited {oldest_wait_s * 1000:.0f} ms for its commit",
                         oldest_wait_s,
                     )
-                self._refuse("lag", f"the gateway runs {lag_ms:.0f} ms behind", self._lag_s)
+                self._refuse(
+                    "lag", f"the gateway runs {self._lag_s * 1000:.0f} ms behind", self._lag_s
+                )
             self.spared += 1
         self._shares.add(identity)
 
